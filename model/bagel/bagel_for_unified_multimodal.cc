@@ -1,0 +1,164 @@
+#include "model/bagel/bagel_for_unified_multimodal.h"
+
+#include <c10/util/Exception.h>
+
+#include <filesystem>
+#include <set>
+
+#include "model/bagel/weight_init.h"
+#include "model/config/bagel_config.h"
+#include "model/losses/fused_linear_cross_entropy.h"
+#include "model/qwen2/token_routing.h"
+
+namespace bagel {
+namespace {
+
+BagelConfig Prepared(BagelConfig config) {
+  if (config.vit_layers_built == 0) PrepareConfigForStage(config, config.stage);
+  return config;
+}
+
+// padded_latent [B, z, H, W] -> [sum h*w, p*p*z]: each image cropped to its (h, w) patches,
+// patchified (h, w, p, q, c) in raster order (BAGEL.md §2.2 step 3).
+at::Tensor PatchifyLatents(const PackedBatch& b, int64_t p) {
+  std::vector<at::Tensor> parts;
+  const int64_t z = b.padded_latent.size(1);
+  for (size_t i = 0; i < b.patchified_vae_latent_shapes.size(); ++i) {
+    const auto [h, w] = b.patchified_vae_latent_shapes[i];
+    TORCH_CHECK(h * p <= b.padded_latent.size(2) && w * p <= b.padded_latent.size(3),
+                "patchified_vae_latent_shapes[", i, "] = (", h, ", ", w, ") exceeds padded_latent ",
+                b.padded_latent.sizes());
+    at::Tensor lat = b.padded_latent[i].narrow(1, 0, h * p).narrow(2, 0, w * p);
+    parts.push_back(
+        lat.reshape({z, h, p, w, p}).permute({1, 3, 2, 4, 0}).reshape({h * w, p * p * z}));
+  }
+  return at::cat(parts, 0);
+}
+
+}  // namespace
+
+BagelForUnifiedMultimodal::BagelForUnifiedMultimodal(BagelConfig config,
+                                                     const at::TensorOptions& options)
+    : config_(Prepared(std::move(config))) {
+  std::string why;
+  TORCH_CHECK(SupportsConfig(config_, &why), "unsupported BAGEL config: ", why);
+  model = register_module("model", std::make_shared<BagelModel>(config_, options));
+}
+
+BagelForUnifiedMultimodal::Loaded BagelForUnifiedMultimodal::FromPretrained(
+    const std::string& dir, const StageValue& stage_value, bool strict,
+    const FromPretrainedOptions& options) {
+  namespace fs = std::filesystem;
+  const int stage = NormalizeStage(stage_value);
+  BagelConfig config = LoadBagelConfig(dir);
+  PrepareConfigForStage(config, stage);
+  std::string weights = options.weights_file;
+  if (weights.empty()) {
+    weights =
+        fs::exists(fs::path(dir) / "ema.safetensors") ? "ema.safetensors" : "model.safetensors";
+  }
+  const std::string path = (fs::path(dir) / weights).string();
+  TORCH_CHECK(fs::exists(path), dir, ": no ema.safetensors or model.safetensors");
+  auto file = io::SafetensorsFile::Open(path);
+
+  Loaded out;
+  out.model = std::make_shared<BagelForUnifiedMultimodal>(config, options.tensor_options);
+  io::LoadOptions load;
+  load.stage = stage;
+  load.strict = strict;
+  load.validate_only = options.tensor_options.device().is_meta();
+  out.report = io::LoadCheckpoint(*out.model, *file, load);
+  if (!out.report.missing.empty() && !load.validate_only) {
+    std::set<std::string> only(out.report.missing.begin(), out.report.missing.end());
+    InitializeBagelWeights(*out.model->model, out.model->config_, options.init_seed, &only);
+    out.report.initialized = out.report.missing;
+  }
+  return out;
+}
+
+ForwardOutputs BagelForUnifiedMultimodal::Forward(const PackedBatch& b,
+                                                  const ForwardOptions& options) const {
+  const BagelModel& m = *model;
+  const int64_t n = b.sequence_length;
+  const AttentionLayout layout = b.Layout();
+  Qwen2Model& lm = *m.language_model->model;
+
+  // 1. Text embeddings.
+  at::Tensor text = lm.embed_tokens->Forward(b.packed_text_ids);  // [n_text, H]
+  at::Tensor seq = at::zeros({n, HiddenSize()}, text.options());
+  seq = seq.index_put({b.packed_text_indexes}, text);
+
+  // 2. ViT tokens through SigLIP, the connector and the sin-cos table.
+  const bool vit = config_.visual_und && b.has_vit();
+  if (vit) {
+    at::Tensor e =
+        m.vit_model->Forward(b.packed_vit_tokens, b.packed_vit_position_ids, b.vit_token_seqlens);
+    e = m.connector->Forward(e) + m.vit_pos_embed->Forward(b.packed_vit_position_ids);
+    seq = seq.index_put({b.packed_vit_token_indexes}, e);
+  }
+
+  // 3. VAE latents: x_t = (1 - t) x0 + t noise with shifted logit-normal t (Stage 2).
+  const bool gen = config_.visual_gen && b.has_latents();
+  at::Tensor x0, noise, timesteps;
+  if (gen) {
+    x0 = PatchifyLatents(b, config_.latent_patch_size);
+    if (b.noise.defined()) {
+      noise = b.noise.to(x0.scalar_type());
+    } else {
+      noise = at::randn(x0.sizes(), options.noise_generator, x0.options());
+    }
+    const double s = config_.timestep_shift;
+    timesteps = at::sigmoid(b.packed_timesteps.to(at::kFloat));
+    timesteps = s * timesteps / (1.0 + (s - 1.0) * timesteps);
+    at::Tensor t = timesteps.unsqueeze(1).to(x0.scalar_type());
+    at::Tensor xt = (1 - t) * x0 + t * noise;
+    at::Tensor e = m.vae2llm->Forward(xt) +
+                   m.time_embedder->Forward(timesteps).to(xt.scalar_type()) +
+                   m.latent_pos_embed->Forward(b.packed_latent_position_ids);
+    seq = seq.index_put({b.packed_vae_token_indexes}, e);
+  }
+
+  // 4-5. The language model (MoT: und = text + ViT, gen = every latent token).
+  std::optional<TokenRouting> routing;
+  if (UseMoe()) {
+    at::Tensor und =
+        vit ? at::cat({b.packed_text_indexes, b.packed_vit_token_indexes}) : b.packed_text_indexes;
+    at::Tensor gen_idx = gen ? b.packed_vae_token_indexes : at::Tensor();
+    routing = TokenRouting::Make(und, gen_idx, n, config_.llm.freeze_und);
+  }
+  at::Tensor hidden = lm.Forward(seq, b.packed_position_ids, layout, routing ? &*routing : nullptr);
+
+  ForwardOutputs out;
+  // 6. MSE on the velocity noise - x0, for latent tokens with t > 0.
+  if (gen && b.mse_loss_indexes.defined() && b.mse_loss_indexes.numel() > 0) {
+    at::Tensor pred = m.llm2vae->Forward(hidden.index_select(0, b.mse_loss_indexes));
+    at::Tensor target = (noise - x0).index_select(0, timesteps.gt(0).nonzero().squeeze(1));
+    TORCH_CHECK(pred.size(0) == target.size(0), "mse_loss_indexes has ", pred.size(0),
+                " entries but ", target.size(0), " latent tokens have t > 0");
+    out.mse = (pred - target).pow(2);
+  }
+  // 7. CE over the lm_head, never materialising the full logits.
+  if (b.has_ce()) {
+    at::Tensor h = hidden.index_select(0, b.ce_loss_indexes);
+    out.ce = FusedLinearCrossEntropy(h, m.language_model->lm_head->weight, b.packed_label_ids);
+  }
+  return out;
+}
+
+nn::Embedding& BagelForUnifiedMultimodal::GetInputEmbeddings() const {
+  return *model->language_model->model->embed_tokens;
+}
+
+nn::Linear& BagelForUnifiedMultimodal::GetOutputEmbeddings() const {
+  return *model->language_model->lm_head;
+}
+
+void BagelForUnifiedMultimodal::InitializeWeights(uint64_t seed) {
+  InitializeBagelWeights(*model, config_, seed);
+}
+
+bool BagelForUnifiedMultimodal::SupportsConfig(const BagelConfig& config, std::string* why) {
+  return bagel::SupportsConfig(config, why);
+}
+
+}  // namespace bagel

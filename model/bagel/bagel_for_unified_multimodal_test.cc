@@ -1,0 +1,220 @@
+#include "model/bagel/bagel_for_unified_multimodal.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "model/bagel/position_embedding.h"
+#include "model/config/presets.h"
+#include "model/io/safetensors.h"
+#include "model/siglip/patch_embedding.h"
+
+namespace bagel {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::shared_ptr<BagelForUnifiedMultimodal> Tiny(int stage, uint64_t seed = 1) {
+  BagelConfig c = PresetConfig("tiny");
+  PrepareConfigForStage(c, stage);
+  auto m = std::make_shared<BagelForUnifiedMultimodal>(c, at::TensorOptions().dtype(at::kFloat));
+  m->InitializeWeights(seed);
+  return m;
+}
+
+// llm2vae starts at zero, which would block every gradient into the generation path.
+std::shared_ptr<BagelForUnifiedMultimodal> TinyTrained(int stage) {
+  auto m = Tiny(stage);
+  at::NoGradGuard no_grad;
+  at::manual_seed(0);
+  m->model->llm2vae->weight.normal_(0.0, 0.05);
+  return m;
+}
+
+// Two samples by hand (BAGEL.md §2.3 layout; tiny vocabulary specials 252..255):
+//   sample 0: [bos 7 8 9 eos] causal | [vs v v v v ve] full (28x28 image) | [bos 5 6 eos] causal+CE
+//   sample 1: [bos 3 4 eos] causal+CE | with_latent: [vs z z z z ve] noise (32x32 latent, MSE)
+PackedBatch HandBatch(bool with_latent, at::Generator gen) {
+  PackedBatch b;
+  std::vector<int64_t> ids = {252, 7, 8, 9, 253, 254, 255, 252, 5, 6, 253, 252, 3, 4, 253};
+  std::vector<int64_t> idx = {0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 16, 17, 18};
+  std::vector<int64_t> pos = {0, 1, 2, 3, 4, 5, 5, 5, 5, 5, 5, 6, 7, 8, 9, 0, 1, 2, 3};
+  b.sample_lens = {15, 4};
+  b.split_lens = {5, 6, 4, 4};
+  b.attn_modes = {AttnMode::kCausal, AttnMode::kFull, AttnMode::kCausal, AttnMode::kCausal};
+  if (with_latent) {
+    ids.push_back(254);
+    idx.push_back(19);
+    ids.push_back(255);
+    idx.push_back(24);
+    for (int i = 0; i < 6; ++i) pos.push_back(4);
+    b.sample_lens[1] += 6;
+    b.split_lens.push_back(6);
+    b.attn_modes.push_back(AttnMode::kNoise);
+    b.padded_latent = at::randn({1, 16, 4, 4}, gen, at::kFloat);
+    b.patchified_vae_latent_shapes = {{2, 2}};
+    b.packed_latent_position_ids = at::tensor({0, 1, 8, 9}, at::kLong);
+    b.packed_vae_token_indexes = at::tensor({20, 21, 22, 23}, at::kLong);
+    b.packed_timesteps = at::full({4}, 0.3f, at::kFloat);
+    b.mse_loss_indexes = b.packed_vae_token_indexes;
+    b.noise = at::randn({4, 64}, gen, at::kFloat);
+  }
+  b.sequence_length = static_cast<int64_t>(pos.size());
+  b.packed_text_ids = at::tensor(ids, at::kLong);
+  b.packed_text_indexes = at::tensor(idx, at::kLong);
+  b.packed_position_ids = at::tensor(pos, at::kLong);
+  b.packed_vit_tokens = Patchify(at::rand({3, 28, 28}, gen, at::kFloat) * 2 - 1, 14);
+  b.packed_vit_token_indexes = at::tensor({6, 7, 8, 9}, at::kLong);
+  b.packed_vit_position_ids = FlattenedPositionIdsExtrapolate(28, 28, 14, 70);
+  b.vit_token_seqlens = {4};
+  b.ce_loss_indexes = at::tensor({11, 12, 13, 15, 16, 17}, at::kLong);
+  b.packed_label_ids = at::tensor({5, 6, 253, 3, 4, 253}, at::kLong);
+  return b;
+}
+
+TEST(BagelForUnifiedMultimodalTest, SeedApiAccessors) {
+  auto s1 = Tiny(1), s2 = Tiny(2);
+  EXPECT_EQ(s1->HiddenSize(), 64);
+  EXPECT_EQ(s1->NumHeads(), 4);
+  EXPECT_FALSE(s1->UseMoe());
+  EXPECT_TRUE(s2->UseMoe());
+  EXPECT_EQ(s1->GetInputEmbeddings().weight.sizes(), (std::vector<int64_t>{256, 64}));
+  EXPECT_EQ(s1->GetOutputEmbeddings().weight.sizes(), (std::vector<int64_t>{256, 64}));
+  EXPECT_FALSE(s1->GetInputEmbeddings().weight.is_same(s1->GetOutputEmbeddings().weight));
+  EXPECT_EQ(s1->model->vit_model->vision_model->encoder->num_layers(), 2);  // 3 in the file
+  EXPECT_EQ(s1->model->time_embedder, nullptr);
+  EXPECT_NE(s2->model->time_embedder, nullptr);
+  EXPECT_TRUE(BagelForUnifiedMultimodal::SupportsConfig(s1->config()));
+  BagelConfig bad = s1->config();
+  bad.llm.num_key_value_heads = 3;
+  EXPECT_FALSE(BagelForUnifiedMultimodal::SupportsConfig(bad));
+}
+
+TEST(BagelForUnifiedMultimodalTest, InitializeWeightsIsSeededAndFollowsTheRecipe) {
+  auto a = Tiny(2, 7), b = Tiny(2, 7), c = Tiny(2, 8);
+  auto pa = a->named_parameters(), pb = b->named_parameters(), pc = c->named_parameters();
+  bool any_diff = false;
+  for (const auto& item : pa) {
+    EXPECT_TRUE(item.value().equal(*pb.find(item.key()))) << item.key();
+    any_diff |= !item.value().equal(*pc.find(item.key()));
+  }
+  EXPECT_TRUE(any_diff);
+  const BagelModel& m = *a->model;
+  EXPECT_TRUE(m.language_model->model->embed_tokens->weight[0].eq(0).all().item<bool>());  // pad 0
+  EXPECT_TRUE(m.llm2vae->weight.eq(0).all().item<bool>());
+  EXPECT_TRUE(m.language_model->model->norm->weight.eq(1).all().item<bool>());
+  auto& l0 = m.language_model->model->layer(0);
+  EXPECT_TRUE(l0.self_attn->q_proj->bias.eq(0).all().item<bool>());
+  EXPECT_NEAR(l0.mlp->up_proj->weight.std().item<double>(), 0.02, 0.003);
+  auto& v0 = m.vit_model->vision_model->encoder->layer(0);
+  EXPECT_TRUE(v0.layer_norm1->weight.eq(1).all().item<bool>());
+  EXPECT_TRUE(v0.self_attn->k_proj->bias.eq(0).all().item<bool>());
+  const double xavier = std::sqrt(6.0 / (32 + 32));
+  EXPECT_LE(v0.self_attn->q_proj->weight.abs().max().item<double>(), xavier);
+  EXPECT_TRUE(m.vit_pos_embed->pos_embed.equal(SinCos2dTable(70, 64)));
+  EXPECT_TRUE(m.latent_pos_embed->pos_embed.equal(SinCos2dTable(8, 64)));
+}
+
+TEST(BagelForUnifiedMultimodalTest, FromPretrainedRoundTripsAndNormalisesTheStage) {
+  const fs::path dir = fs::temp_directory_path() / ("bagel_fp_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto model = Tiny(2, 3);
+  WriteBagelConfig(model->config(), dir.string());
+  io::WriteSafetensors((dir / "ema.safetensors").string(), io::CheckpointStateDict(*model));
+  auto loaded =
+      BagelForUnifiedMultimodal::FromPretrained(dir.string(), std::string("stage2"), true);
+  EXPECT_EQ(loaded.model->Stage(), 2);
+  for (const auto& item : model->named_parameters()) {
+    EXPECT_TRUE(item.value().equal(*loaded.model->named_parameters().find(item.key())))
+        << item.key();
+  }
+  auto s1 = BagelForUnifiedMultimodal::FromPretrained(dir.string(), 1, true);
+  EXPECT_EQ(s1.model->Stage(), 1);
+  EXPECT_FALSE(s1.report.dropped.empty());
+  EXPECT_THROW(BagelForUnifiedMultimodal::FromPretrained(dir.string(), 3), c10::Error);
+  fs::remove_all(dir);
+}
+
+TEST(BagelForUnifiedMultimodalTest, Stage1ForwardKeepsSamplesApart) {
+  auto model = Tiny(1);
+  at::Generator gen = at::detail::createCPUGenerator(5);
+  PackedBatch b = HandBatch(false, gen);
+  b.Validate(256);
+  ForwardOutputs out = model->Forward(b);
+  ASSERT_TRUE(out.ce.defined());
+  EXPECT_EQ(out.ce.numel(), 6);
+  EXPECT_FALSE(out.mse.defined());
+  EXPECT_TRUE(out.ce.isfinite().all().item<bool>());
+  // Changing sample 1's tokens leaves sample 0's CE unchanged (samples never attend across).
+  PackedBatch c = b;
+  c.packed_text_ids = b.packed_text_ids.clone();
+  c.packed_text_ids[12] = 99;
+  ForwardOutputs out2 = model->Forward(c);
+  EXPECT_TRUE(out2.ce.narrow(0, 0, 3).equal(out.ce.narrow(0, 0, 3)));
+  EXPECT_FALSE(out2.ce.narrow(0, 3, 3).equal(out.ce.narrow(0, 3, 3)));
+  out.ce.mean().backward();
+  EXPECT_GT(model->model->connector->fc1->weight.grad().abs().sum().item<double>(), 0);
+}
+
+// freeze_und (BAGEL.md §2.7): understanding-path gradients exactly zero, the generation path
+// and lm_head still learn.
+TEST(BagelForUnifiedMultimodalTest, FreezeUndDetachesTheUnderstandingPath) {
+  auto model = TinyTrained(2);
+  model->SetFreezeUnd(true);
+  at::Generator gen = at::detail::createCPUGenerator(6);
+  ForwardOutputs out = model->Forward(HandBatch(true, gen));
+  ASSERT_TRUE(out.mse.defined());
+  (out.ce.mean() + out.mse.mean(-1).mean()).backward();
+  auto grad_sum = [](const at::Tensor& p) {
+    return p.grad().defined() ? p.grad().abs().sum().item<double>() : 0.0;
+  };
+  const BagelModel& m = *model->model;
+  auto& l0 = m.language_model->model->layer(0);
+  EXPECT_EQ(grad_sum(m.language_model->model->embed_tokens->weight), 0.0);
+  EXPECT_EQ(grad_sum(l0.self_attn->q_proj->weight), 0.0);
+  EXPECT_EQ(grad_sum(l0.mlp->up_proj->weight), 0.0);
+  EXPECT_EQ(grad_sum(m.connector->fc1->weight), 0.0);
+  EXPECT_EQ(grad_sum(m.vit_model->vision_model->embeddings->patch_embedding->weight), 0.0);
+  EXPECT_EQ(grad_sum(m.language_model->model->norm->weight), 0.0);
+  EXPECT_GT(grad_sum(l0.self_attn->q_proj_moe_gen->weight), 0.0);
+  EXPECT_GT(grad_sum(l0.mlp_moe_gen->up_proj->weight), 0.0);
+  EXPECT_GT(grad_sum(m.vae2llm->weight), 0.0);
+  EXPECT_GT(grad_sum(m.llm2vae->weight), 0.0);
+  EXPECT_GT(grad_sum(m.time_embedder->fc_in->weight), 0.0);
+  EXPECT_GT(grad_sum(m.language_model->lm_head->weight), 0.0);
+}
+
+TEST(BagelForUnifiedMultimodalTest, Stage2WithoutFreezeTrainsBothExperts) {
+  auto model = TinyTrained(2);
+  at::Generator gen = at::detail::createCPUGenerator(6);
+  ForwardOutputs out = model->Forward(HandBatch(true, gen));
+  (out.ce.mean() + out.mse.mean(-1).mean()).backward();
+  auto& l0 = model->model->language_model->model->layer(0);
+  EXPECT_GT(l0.self_attn->q_proj->weight.grad().abs().sum().item<double>(), 0);
+  EXPECT_GT(l0.self_attn->q_proj_moe_gen->weight.grad().abs().sum().item<double>(), 0);
+}
+
+TEST(BagelForUnifiedMultimodalTest, BadBatchesAreRefusedNamingTheField) {
+  auto model = Tiny(1);
+  at::Generator gen = at::detail::createCPUGenerator(5);
+  PackedBatch b = HandBatch(false, gen);
+  PackedBatch bad = b;
+  bad.packed_text_indexes = b.packed_text_indexes.clone();
+  bad.packed_text_indexes[0] = 400;
+  try {
+    bad.Validate(256);
+    FAIL();
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("packed_text_indexes"), std::string::npos);
+  }
+  bad = b;
+  bad.packed_text_ids = b.packed_text_ids.clone();
+  bad.packed_text_ids[0] = 256;
+  EXPECT_THROW(bad.Validate(256), c10::Error);
+  bad = b;
+  bad.vit_token_seqlens = {3};
+  EXPECT_THROW(bad.Validate(256), c10::Error);
+}
+
+}  // namespace
+}  // namespace bagel

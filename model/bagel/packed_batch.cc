@@ -1,0 +1,118 @@
+#include "model/bagel/packed_batch.h"
+
+#include <c10/util/Exception.h>
+
+#include <numeric>
+
+namespace bagel {
+namespace {
+
+void CheckIndexes(const at::Tensor& t, const char* name, int64_t n) {
+  if (!t.defined()) return;
+  TORCH_CHECK(t.dim() == 1, name, ": expected a 1-D tensor, got shape ", t.sizes());
+  TORCH_CHECK(!t.is_floating_point(), name, ": expected integer positions, got ", t.scalar_type());
+  if (t.numel() == 0) return;
+  const int64_t lo = t.min().item<int64_t>(), hi = t.max().item<int64_t>();
+  TORCH_CHECK(lo >= 0 && hi < n, name, ": positions must lie in [0, ", n, "), got [", lo, ", ", hi,
+              "]");
+}
+
+void CheckLength(const at::Tensor& t, const char* name, int64_t expected, const char* of) {
+  TORCH_CHECK(t.defined(), name, " is required with ", of);
+  TORCH_CHECK(t.size(0) == expected, name, " has ", t.size(0), " entries, expected ", expected,
+              " (", of, ")");
+}
+
+at::Tensor Move(const at::Tensor& t, const at::Device& device, at::ScalarType float_dtype) {
+  if (!t.defined()) return t;
+  if (t.is_floating_point() && float_dtype != at::ScalarType::Undefined) {
+    return t.to(device, float_dtype);
+  }
+  return t.to(device);
+}
+
+}  // namespace
+
+AttentionLayout PackedBatch::Layout() const {
+  if (!nested_attention_masks.empty()) {
+    return AttentionLayout::FromNestedMasks(sample_lens, nested_attention_masks, sequence_length);
+  }
+  TORCH_CHECK(!split_lens.empty(),
+              "the batch needs nested_attention_masks or split_lens with attn_modes");
+  return AttentionLayout::FromSplits(sample_lens, split_lens, attn_modes, sequence_length);
+}
+
+PackedBatch PackedBatch::To(const at::Device& device, at::ScalarType float_dtype) const {
+  PackedBatch b = *this;
+  for (at::Tensor* t :
+       {&b.packed_text_ids, &b.packed_text_indexes, &b.packed_position_ids, &b.packed_vit_tokens,
+        &b.packed_vit_token_indexes, &b.packed_vit_position_ids, &b.padded_latent,
+        &b.packed_latent_position_ids, &b.packed_vae_token_indexes, &b.mse_loss_indexes, &b.noise,
+        &b.ce_loss_indexes, &b.packed_label_ids, &b.ce_loss_weights}) {
+    *t = Move(*t, device, float_dtype);
+  }
+  // Timesteps stay float32: sigmoid and the shift are computed before any low-precision cast.
+  if (b.packed_timesteps.defined()) b.packed_timesteps = packed_timesteps.to(device, at::kFloat);
+  for (auto& m : b.nested_attention_masks) m = m.to(device);
+  return b;
+}
+
+void PackedBatch::Validate(int64_t vocab_size) const {
+  const int64_t n = sequence_length;
+  TORCH_CHECK(n > 0, "sequence_length must be positive, got ", n);
+  TORCH_CHECK(!sample_lens.empty(), "sample_lens is empty");
+  TORCH_CHECK(packed_text_ids.defined() && packed_text_indexes.defined(),
+              "packed_text_ids and packed_text_indexes are required");
+  CheckLength(packed_text_indexes, "packed_text_indexes", packed_text_ids.numel(),
+              "one per packed_text_ids entry");
+  CheckIndexes(packed_text_indexes, "packed_text_indexes", n);
+  if (packed_text_ids.numel() > 0) {
+    const int64_t lo = packed_text_ids.min().item<int64_t>();
+    const int64_t hi = packed_text_ids.max().item<int64_t>();
+    TORCH_CHECK(lo >= 0 && hi < vocab_size, "packed_text_ids: ids must lie in [0, ", vocab_size,
+                "), got [", lo, ", ", hi, "]");
+  }
+  TORCH_CHECK(packed_position_ids.defined() && packed_position_ids.dim() == 1 &&
+                  packed_position_ids.size(0) == n,
+              "packed_position_ids must have sequence_length = ", n, " entries");
+  const int64_t total = std::accumulate(sample_lens.begin(), sample_lens.end(), int64_t{0});
+  TORCH_CHECK(total >= n, "sum(sample_lens) = ", total, " is less than sequence_length = ", n);
+  if (has_vit()) {
+    TORCH_CHECK(packed_vit_tokens.dim() == 2, "packed_vit_tokens must be [n, p*p*3], got ",
+                packed_vit_tokens.sizes());
+    const int64_t nv = packed_vit_tokens.size(0);
+    CheckLength(packed_vit_token_indexes, "packed_vit_token_indexes", nv, "packed_vit_tokens");
+    CheckLength(packed_vit_position_ids, "packed_vit_position_ids", nv, "packed_vit_tokens");
+    CheckIndexes(packed_vit_token_indexes, "packed_vit_token_indexes", n);
+    const int64_t seq =
+        std::accumulate(vit_token_seqlens.begin(), vit_token_seqlens.end(), int64_t{0});
+    TORCH_CHECK(seq == nv, "vit_token_seqlens sum to ", seq, " but packed_vit_tokens has ", nv,
+                " rows");
+  }
+  if (has_ce()) {
+    CheckIndexes(ce_loss_indexes, "ce_loss_indexes", n);
+    CheckLength(packed_label_ids, "packed_label_ids", ce_loss_indexes.numel(), "ce_loss_indexes");
+  }
+  if (has_latents()) {
+    const auto shapes = patchified_vae_latent_shapes;
+    TORCH_CHECK(
+        padded_latent.dim() == 4 && padded_latent.size(0) == static_cast<int64_t>(shapes.size()),
+        "padded_latent must be [", shapes.size(), ", z, H, W] (one per latent shape), got ",
+        padded_latent.sizes());
+    int64_t tokens = 0;
+    for (const auto& [h, w] : shapes) tokens += h * w;
+    CheckLength(packed_vae_token_indexes, "packed_vae_token_indexes", tokens,
+                "patchified_vae_latent_shapes");
+    CheckLength(packed_latent_position_ids, "packed_latent_position_ids", tokens,
+                "patchified_vae_latent_shapes");
+    CheckLength(packed_timesteps, "packed_timesteps", tokens, "patchified_vae_latent_shapes");
+    CheckIndexes(packed_vae_token_indexes, "packed_vae_token_indexes", n);
+    CheckIndexes(mse_loss_indexes, "mse_loss_indexes", n);
+    if (noise.defined()) {
+      TORCH_CHECK(noise.dim() == 2 && noise.size(0) == tokens, "noise must be [", tokens,
+                  ", latent patch dim], got ", noise.sizes());
+    }
+  }
+}
+
+}  // namespace bagel

@@ -1,0 +1,145 @@
+#include "model/losses/fused_linear_cross_entropy.h"
+
+#include <c10/util/Exception.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+
+namespace bagel {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+int64_t ChunkRows(int64_t vocab, const FusedCrossEntropyOptions& options) {
+  if (options.chunk_rows > 0) return options.chunk_rows;
+  constexpr int64_t kChunkBytes = 64ll << 20;
+  return std::max<int64_t>(16, kChunkBytes / (vocab * 4));
+}
+
+// Softmax and accumulations run in float32 for reduced-precision inputs, else in their dtype.
+at::ScalarType ComputeType(const at::Tensor& t) {
+  return at::isReducedFloatingType(t.scalar_type()) ? at::kFloat : t.scalar_type();
+}
+
+// Logits of rows [begin, begin + n): [n, V].
+at::Tensor ChunkLogits(const at::Tensor& hidden, const at::Tensor& weight, int64_t begin,
+                       int64_t n) {
+  at::Tensor logits = at::matmul(hidden.narrow(0, begin, n), weight.t());
+  return logits.to(ComputeType(logits));
+}
+
+// Turns float32 logits into softmax - onehot in place (rows with ignored labels zeroed).
+void SoftmaxMinusOneHot_(at::Tensor& logits, const at::Tensor& lse, const at::Tensor& labels,
+                         const at::Tensor& valid) {
+  logits.sub_(lse.unsqueeze(1)).exp_();
+  at::Tensor safe = labels.clamp_min(0).unsqueeze(1);
+  logits.scatter_add_(1, safe, at::full_like(safe, -1, logits.options()).mul_(valid.unsqueeze(1)));
+  logits.mul_(valid.unsqueeze(1));
+}
+
+class FusedLinearCrossEntropyFunction
+    : public torch::autograd::Function<FusedLinearCrossEntropyFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& hidden,
+                            const at::Tensor& weight, const at::Tensor& labels,
+                            int64_t ignore_index, int64_t chunk_rows, bool need_dh, bool need_dw) {
+    const int64_t m = hidden.size(0);
+    const int64_t vocab = weight.size(0);
+    const at::ScalarType compute = ComputeType(hidden);
+    at::Tensor valid = labels.ne(ignore_index).to(compute);
+    if (m > 0) {
+      at::Tensor in_range = labels.ge(0).logical_and(labels.lt(vocab));
+      TORCH_CHECK(in_range.logical_or(labels.eq(ignore_index)).all().item<bool>(),
+                  "packed_label_ids: a label is outside [0, ", vocab, ") and is not ignore_index ",
+                  ignore_index);
+    }
+    at::Tensor ce = at::zeros({m}, hidden.options().dtype(compute));
+    at::Tensor d_hidden, d_weight;
+    if (need_dh) d_hidden = at::zeros({m, hidden.size(1)}, hidden.options().dtype(compute));
+    if (need_dw) d_weight = at::zeros(weight.sizes(), weight.options().dtype(compute));
+    for (int64_t begin = 0; begin < m; begin += chunk_rows) {
+      const int64_t n = std::min(chunk_rows, m - begin);
+      at::Tensor logits = ChunkLogits(hidden, weight, begin, n);  // [n, V]
+      at::Tensor y = labels.narrow(0, begin, n);
+      at::Tensor ok = valid.narrow(0, begin, n);
+      at::Tensor lse = at::logsumexp(logits, 1);
+      at::Tensor target = logits.gather(1, y.clamp_min(0).unsqueeze(1)).squeeze(1);
+      ce.narrow(0, begin, n).copy_((lse - target) * ok);
+      if (!need_dh && !need_dw) continue;
+      SoftmaxMinusOneHot_(logits, lse, y, ok);  // logits now hold G
+      at::Tensor g = logits.to(weight.scalar_type());
+      if (need_dh) d_hidden.narrow(0, begin, n).copy_(at::matmul(g, weight));
+      if (need_dw) d_weight.addmm_(g.t().to(compute), hidden.narrow(0, begin, n).to(compute));
+    }
+    ctx->save_for_backward({hidden, weight, labels, d_hidden, d_weight});
+    ctx->saved_data["ignore_index"] = ignore_index;
+    ctx->saved_data["chunk_rows"] = chunk_rows;
+    return ce;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor& hidden = saved[0];
+    const at::Tensor& weight = saved[1];
+    const at::Tensor& labels = saved[2];
+    const at::Tensor& d_hidden = saved[3];
+    const at::Tensor& d_weight = saved[4];
+    at::Tensor g = grad_outputs[0].to(ComputeType(hidden));  // [M]
+    at::Tensor grad_hidden, grad_weight;
+    if (d_hidden.defined()) grad_hidden = (d_hidden * g.unsqueeze(1)).to(hidden.scalar_type());
+    if (d_weight.defined()) {
+      const bool uniform = g.numel() == 0 || (g.max() == g.min()).item<bool>();
+      if (uniform) {
+        const double g0 = g.numel() == 0 ? 0.0 : g[0].item<double>();
+        grad_weight = (d_weight * g0).to(weight.scalar_type());
+      } else {
+        grad_weight =
+            RecomputeWeightGrad(hidden, weight, labels, g, ctx->saved_data["ignore_index"].toInt(),
+                                ctx->saved_data["chunk_rows"].toInt());
+      }
+    }
+    return {grad_hidden,  grad_weight,  at::Tensor(), at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+
+ private:
+  static at::Tensor RecomputeWeightGrad(const at::Tensor& hidden, const at::Tensor& weight,
+                                        const at::Tensor& labels, const at::Tensor& g,
+                                        int64_t ignore_index, int64_t chunk_rows) {
+    const at::ScalarType compute = ComputeType(hidden);
+    at::Tensor out = at::zeros(weight.sizes(), weight.options().dtype(compute));
+    at::Tensor valid = labels.ne(ignore_index).to(compute);
+    const int64_t m = hidden.size(0);
+    for (int64_t begin = 0; begin < m; begin += chunk_rows) {
+      const int64_t n = std::min(chunk_rows, m - begin);
+      at::Tensor logits = ChunkLogits(hidden, weight, begin, n);
+      at::Tensor y = labels.narrow(0, begin, n);
+      at::Tensor lse = at::logsumexp(logits, 1);
+      SoftmaxMinusOneHot_(logits, lse, y, valid.narrow(0, begin, n));
+      logits.mul_(g.narrow(0, begin, n).unsqueeze(1));
+      out.addmm_(logits.t(), hidden.narrow(0, begin, n).to(compute));
+    }
+    return out.to(weight.scalar_type());
+  }
+};
+
+}  // namespace
+
+at::Tensor FusedLinearCrossEntropy(const at::Tensor& hidden, const at::Tensor& weight,
+                                   const at::Tensor& labels,
+                                   const FusedCrossEntropyOptions& options) {
+  TORCH_CHECK(hidden.dim() == 2 && weight.dim() == 2 && hidden.size(1) == weight.size(1),
+              "FusedLinearCrossEntropy: hidden ", hidden.sizes(), " and weight ", weight.sizes(),
+              " do not match");
+  TORCH_CHECK(labels.dim() == 1 && labels.size(0) == hidden.size(0), "packed_label_ids has ",
+              labels.numel(), " labels for ", hidden.size(0), " CE positions");
+  const bool grad = at::GradMode::is_enabled();
+  const bool need_dh = grad && hidden.requires_grad();
+  const bool need_dw = grad && weight.requires_grad();
+  return FusedLinearCrossEntropyFunction::apply(
+      hidden, weight, labels.to(at::kLong), options.ignore_index,
+      ChunkRows(weight.size(0), options), need_dh, need_dw);
+}
+
+}  // namespace bagel

@@ -1,0 +1,35 @@
+#include "model/qwen2/token_routing.h"
+
+#include <c10/util/Exception.h>
+
+namespace bagel {
+
+TokenRouting TokenRouting::Make(const at::Tensor& und, const at::Tensor& gen, int64_t num_tokens,
+                                bool freeze_und) {
+  TokenRouting r;
+  r.und = und.to(at::kLong);
+  r.gen = gen.defined() ? gen.to(at::kLong) : at::empty({0}, und.options().dtype(at::kLong));
+  r.freeze_und = freeze_und;
+  if (r.und.numel() + r.gen.numel() == num_tokens) {
+    at::Tensor all = at::cat({r.und, r.gen});
+    at::Tensor inverse = at::full({num_tokens}, -1, all.options());
+    inverse.index_put_({all}, at::arange(num_tokens, all.options()));
+    if (inverse.min().item<int64_t>() >= 0) r.merge_index = inverse;
+  }
+  return r;
+}
+
+at::Tensor TokenRouting::Merge(const at::Tensor& und_rows, const at::Tensor& gen_rows,
+                               int64_t num_tokens) const {
+  if (merge_index.defined()) {
+    return at::cat({und_rows, gen_rows}).index_select(0, merge_index);
+  }
+  std::vector<int64_t> shape = und_rows.sizes().vec();
+  shape[0] = num_tokens;
+  at::Tensor out = at::zeros(shape, und_rows.options());
+  out = out.index_put({und}, und_rows);
+  if (gen.numel() > 0) out = out.index_put({gen}, gen_rows);
+  return out;
+}
+
+}  // namespace bagel

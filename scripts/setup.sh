@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian 12 machine; idempotent and quick
+# when everything is already present. Debian packages via apt, LibTorch via PyPI's torch wheel
+# into an ignored virtualenv (build/venv). No Python is part of the product.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${BAGEL_VENV:-$ROOT/build/venv}"
+TORCH_VERSION="2.11.0"
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git python3-venv
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
+  libyaml-cpp-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libsqlite3-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libpcre2-dev libutf8proc-dev
+  libjpeg-dev libpng-dev libstb-dev zlib1g-dev
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY="${BAGEL_PYTHON:-python3}"
+if [[ ! -x "$VENV/bin/python" ]]; then
+  echo "setup: creating virtualenv $VENV"
+  "$PY" -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import torch,sys; sys.exit(0 if torch.__version__.startswith('$TORCH_VERSION') else 1)" 2>/dev/null; then
+  echo "setup: installing torch==$TORCH_VERSION (LibTorch) into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+fi
+echo "setup: ok (torch $("$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('torch'))"))"
