@@ -35,6 +35,31 @@ at::Tensor PatchifyLatents(const PackedBatch& b, int64_t p) {
   return at::cat(parts, 0);
 }
 
+// Fills what a non-strict load left missing, as the official code starts Stage 2 from an
+// understanding-only model (SERVICE.md): each *_moe_gen parameter copied from its loaded
+// understanding twin (init_moe), everything else freshly initialised (time_embedder, vae2llm,
+// llm2vae zero, and the sin-cos tables). Every key filled is listed in report.initialized.
+void InitializeMissing(BagelForUnifiedMultimodal& model, uint64_t seed, io::LoadReport& report) {
+  std::set<std::string> loaded(report.loaded.begin(), report.loaded.end());
+  std::set<std::string> fresh;
+  auto params = model.named_parameters();
+  at::NoGradGuard no_grad;
+  for (const std::string& key : report.missing) {
+    const size_t at_gen = key.find("_moe_gen");
+    if (at_gen != std::string::npos) {
+      const std::string twin = key.substr(0, at_gen) + key.substr(at_gen + 8);
+      if (loaded.count(twin)) {
+        params.find(io::CheckpointKeyToNative(key))->copy_(*params.find(io::CheckpointKeyToNative(twin)));
+        report.initialized.push_back(key + " (copied from " + twin + ")");
+        continue;
+      }
+    }
+    fresh.insert(key);
+    report.initialized.push_back(key);
+  }
+  if (!fresh.empty()) InitializeBagelWeights(*model.model, model.config(), seed, &fresh);
+}
+
 }  // namespace
 
 BagelForUnifiedMultimodal::BagelForUnifiedMultimodal(BagelConfig config,
@@ -69,9 +94,7 @@ BagelForUnifiedMultimodal::Loaded BagelForUnifiedMultimodal::FromPretrained(
   load.validate_only = options.tensor_options.device().is_meta();
   out.report = io::LoadCheckpoint(*out.model, *file, load);
   if (!out.report.missing.empty() && !load.validate_only) {
-    std::set<std::string> only(out.report.missing.begin(), out.report.missing.end());
-    InitializeBagelWeights(*out.model->model, out.model->config_, options.init_seed, &only);
-    out.report.initialized = out.report.missing;
+    InitializeMissing(*out.model, options.init_seed, out.report);
   }
   return out;
 }

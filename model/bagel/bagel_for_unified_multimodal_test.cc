@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "model/bagel/hf_export.h"
 #include "model/bagel/position_embedding.h"
 #include "model/config/presets.h"
 #include "model/io/safetensors.h"
@@ -132,6 +133,31 @@ TEST(BagelForUnifiedMultimodalTest, FromPretrainedRoundTripsAndNormalisesTheStag
   EXPECT_EQ(s1.model->Stage(), 1);
   EXPECT_FALSE(s1.report.dropped.empty());
   EXPECT_THROW(BagelForUnifiedMultimodal::FromPretrained(dir.string(), 3), c10::Error);
+  fs::remove_all(dir);
+}
+
+// Stage 2 from a Stage 1 checkpoint (SERVICE.md): each *_moe_gen weight copied from its
+// understanding twin, the flow-matching heads freshly initialised, and every such key reported.
+TEST(BagelForUnifiedMultimodalTest, Stage2FromAStage1CheckpointCopiesTheGenerationExpert) {
+  const fs::path dir = fs::temp_directory_path() / ("bagel_s1s2_" + std::to_string(::getpid()));
+  auto s1 = Tiny(1, 3);
+  ExportHfCheckpoint(*s1, dir.string());
+  auto s2 = BagelForUnifiedMultimodal::FromPretrained(dir.string(), 2, /*strict=*/false);
+  const auto& l0 = s2.model->model->language_model->model->layer(0);
+  EXPECT_TRUE(l0.self_attn->q_proj_moe_gen->weight.equal(l0.self_attn->q_proj->weight));
+  EXPECT_TRUE(l0.mlp_moe_gen->down_proj->weight.equal(l0.mlp->down_proj->weight));
+  EXPECT_TRUE(l0.input_layernorm_moe_gen->weight.equal(l0.input_layernorm->weight));
+  EXPECT_TRUE(s2.model->model->language_model->model->norm_moe_gen->weight.equal(
+      s2.model->model->language_model->model->norm->weight));
+  EXPECT_TRUE(s2.model->model->llm2vae->weight.eq(0).all().item<bool>());
+  EXPECT_GT(s2.model->model->vae2llm->weight.abs().sum().item<double>(), 0);
+  bool copied = false, fresh = false;
+  for (const auto& k : s2.report.initialized) {
+    copied |= k.find("q_proj_moe_gen.weight (copied from") != std::string::npos;
+    fresh |= k == "time_embedder.mlp.0.weight";
+  }
+  EXPECT_TRUE(copied && fresh);
+  EXPECT_THROW(BagelForUnifiedMultimodal::FromPretrained(dir.string(), 2, /*strict=*/true), c10::Error);
   fs::remove_all(dir);
 }
 

@@ -11,11 +11,18 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+// Rows per chunk: the larger, the fewer passes over dW (a [V, H] accumulator) and the better
+// the GEMMs; 512 MB of float32 logits holds BENCH.md small's 804 CE rows in one chunk.
 int64_t ChunkRows(int64_t vocab, const FusedCrossEntropyOptions& options) {
   if (options.chunk_rows > 0) return options.chunk_rows;
-  constexpr int64_t kChunkBytes = 64ll << 20;
+  constexpr int64_t kChunkBytes = 512ll << 20;
   return std::max<int64_t>(16, kChunkBytes / (vocab * 4));
 }
+
+// Vocabulary rows per GEMM when writing CPU logits: MKL runs h W^T at ~150 GFLOP/s on this
+// machine for a 152k-row W (it repacks W every call) but at ~205 GFLOP/s on 1k-row blocks
+// written straight into the strided logits.
+constexpr int64_t kCpuVocabBlock = 1024;
 
 // Softmax and accumulations run in float32 for reduced-precision inputs, else in their dtype.
 at::ScalarType ComputeType(const at::Tensor& t) {
@@ -29,13 +36,25 @@ at::Tensor ChunkLogits(const at::Tensor& hidden, const at::Tensor& weight, int64
   return logits.to(ComputeType(logits));
 }
 
-// Turns float32 logits into softmax - onehot in place (rows with ignored labels zeroed).
-void SoftmaxMinusOneHot_(at::Tensor& logits, const at::Tensor& lse, const at::Tensor& labels,
-                         const at::Tensor& valid) {
-  logits.sub_(lse.unsqueeze(1)).exp_();
+// Softmax of a logits chunk, in place, returning each row's cross-entropy against `labels`.
+// The log-sum-exp comes from the softmax itself: lse = max - log(P[argmax]), exact to float
+// rounding because P[argmax] >= 1/V never underflows. One in-place softmax kernel replaces the
+// several passes (and a temporary) of logsumexp + sub + exp over a buffer of hundreds of MB.
+at::Tensor SoftmaxInPlace(at::Tensor& logits, const at::Tensor& labels, const at::Tensor& valid) {
   at::Tensor safe = labels.clamp_min(0).unsqueeze(1);
-  logits.scatter_add_(1, safe, at::full_like(safe, -1, logits.options()).mul_(valid.unsqueeze(1)));
-  logits.mul_(valid.unsqueeze(1));
+  at::Tensor target = logits.gather(1, safe).squeeze(1);
+  auto [max, argmax] = logits.max(1);
+  at::_softmax_out(logits, logits, 1, /*half_to_float=*/false);
+  at::Tensor lse = max - logits.gather(1, argmax.unsqueeze(1)).squeeze(1).log();
+  return (lse - target) * valid;
+}
+
+// softmax -> softmax - onehot (the CE gradient factor), rows with ignored labels zeroed.
+void SubtractOneHot_(at::Tensor& probs, const at::Tensor& labels, const at::Tensor& valid,
+                     bool all_valid) {
+  at::Tensor safe = labels.clamp_min(0).unsqueeze(1);
+  probs.scatter_add_(1, safe, valid.unsqueeze(1).neg());
+  if (!all_valid) probs.mul_(valid.unsqueeze(1));
 }
 
 class FusedLinearCrossEntropyFunction
@@ -56,21 +75,33 @@ class FusedLinearCrossEntropyFunction
     }
     at::Tensor ce = at::zeros({m}, hidden.options().dtype(compute));
     at::Tensor d_hidden, d_weight;
-    if (need_dh) d_hidden = at::zeros({m, hidden.size(1)}, hidden.options().dtype(compute));
-    if (need_dw) d_weight = at::zeros(weight.sizes(), weight.options().dtype(compute));
+    if (need_dh) d_hidden = at::empty({m, hidden.size(1)}, hidden.options().dtype(compute));
+    if (need_dw) {
+      d_weight = m > 0 ? at::empty(weight.sizes(), weight.options().dtype(compute))
+                       : at::zeros(weight.sizes(), weight.options().dtype(compute));
+    }
+    const bool all_valid = m == 0 || valid.all().item<bool>();
     for (int64_t begin = 0; begin < m; begin += chunk_rows) {
       const int64_t n = std::min(chunk_rows, m - begin);
       at::Tensor logits = ChunkLogits(hidden, weight, begin, n);  // [n, V]
       at::Tensor y = labels.narrow(0, begin, n);
       at::Tensor ok = valid.narrow(0, begin, n);
-      at::Tensor lse = at::logsumexp(logits, 1);
-      at::Tensor target = logits.gather(1, y.clamp_min(0).unsqueeze(1)).squeeze(1);
-      ce.narrow(0, begin, n).copy_((lse - target) * ok);
+      ce.narrow(0, begin, n).copy_(SoftmaxInPlace(logits, y, ok));
       if (!need_dh && !need_dw) continue;
-      SoftmaxMinusOneHot_(logits, lse, y, ok);  // logits now hold G
+      SubtractOneHot_(logits, y, ok, all_valid);  // logits now hold G = softmax - onehot
       at::Tensor g = logits.to(weight.scalar_type());
-      if (need_dh) d_hidden.narrow(0, begin, n).copy_(at::matmul(g, weight));
-      if (need_dw) d_weight.addmm_(g.t().to(compute), hidden.narrow(0, begin, n).to(compute));
+      if (need_dh) {
+        at::Tensor rows = d_hidden.narrow(0, begin, n);
+        if (g.scalar_type() == compute) {
+          at::mm_out(rows, g, weight);
+        } else {
+          rows.copy_(at::matmul(g, weight));
+        }
+      }
+      if (need_dw) {
+        at::Tensor gt = g.t().to(compute), h = hidden.narrow(0, begin, n).to(compute);
+        begin == 0 ? (void)at::mm_out(d_weight, gt, h) : (void)d_weight.addmm_(gt, h);
+      }
     }
     ctx->save_for_backward({hidden, weight, labels, d_hidden, d_weight});
     ctx->saved_data["ignore_index"] = ignore_index;
@@ -87,12 +118,14 @@ class FusedLinearCrossEntropyFunction
     const at::Tensor& d_weight = saved[4];
     at::Tensor g = grad_outputs[0].to(ComputeType(hidden));  // [M]
     at::Tensor grad_hidden, grad_weight;
-    if (d_hidden.defined()) grad_hidden = (d_hidden * g.unsqueeze(1)).to(hidden.scalar_type());
+    // The factors are this node's own buffers: scale them in place (a second backward through
+    // the same graph is refused by autograd's saved-tensor version check).
+    if (d_hidden.defined()) grad_hidden = d_hidden.mul_(g.unsqueeze(1)).to(hidden.scalar_type());
     if (d_weight.defined()) {
       const bool uniform = g.numel() == 0 || (g.max() == g.min()).item<bool>();
       if (uniform) {
         const double g0 = g.numel() == 0 ? 0.0 : g[0].item<double>();
-        grad_weight = (d_weight * g0).to(weight.scalar_type());
+        grad_weight = d_weight.mul_(g0).to(weight.scalar_type());
       } else {
         grad_weight =
             RecomputeWeightGrad(hidden, weight, labels, g, ctx->saved_data["ignore_index"].toInt(),
@@ -115,8 +148,9 @@ class FusedLinearCrossEntropyFunction
       const int64_t n = std::min(chunk_rows, m - begin);
       at::Tensor logits = ChunkLogits(hidden, weight, begin, n);
       at::Tensor y = labels.narrow(0, begin, n);
-      at::Tensor lse = at::logsumexp(logits, 1);
-      SoftmaxMinusOneHot_(logits, lse, y, valid.narrow(0, begin, n));
+      at::Tensor ok = valid.narrow(0, begin, n);
+      SoftmaxInPlace(logits, y, ok);
+      SubtractOneHot_(logits, y, ok, /*all_valid=*/false);
       logits.mul_(g.narrow(0, begin, n).unsqueeze(1));
       out.addmm_(logits.t(), hidden.narrow(0, begin, n).to(compute));
     }

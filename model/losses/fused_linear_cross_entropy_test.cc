@@ -75,6 +75,16 @@ TEST(FusedLinearCrossEntropyTest, Float32IsWithinRounding) {
   ExpectClose(Fused(f, g, 0), Reference(in, g), 1e-5);
 }
 
+TEST(FusedLinearCrossEntropyTest, Float32VocabularyBlocksCoverEveryRow) {
+  // More than one CPU vocabulary block (1,024 rows) and a ragged last block.
+  Inputs in = Make(19, 16, 2500, 7);
+  Inputs f{in.h.to(at::kFloat), in.w.to(at::kFloat), in.y};
+  f.y[3] = 2499;
+  in.y[3] = 2499;
+  at::Tensor g = at::rand({19}, at::kDouble);
+  ExpectClose(Fused(f, g, 8), Reference(in, g), 1e-5);
+}
+
 TEST(FusedLinearCrossEntropyTest, NoGradientWorkWithoutAutograd) {
   Inputs in = Make(5, 4, 9, 5);
   at::NoGradGuard no_grad;

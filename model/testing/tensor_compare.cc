@@ -59,7 +59,35 @@ CompareReport CompareTensors(const std::map<std::string, at::Tensor>& expected,
   if (outliers && outlier_count > outliers->max_fraction * static_cast<double>(outlier_elements)) {
     report.ok = false;
     report.tensors.push_back(
-        {"<outliers>", false, 0, 0, std::to_string(outlier_count) + " outlier elements: too many"});
+        {"<outliers>", false, 0, 0, 0, std::to_string(outlier_count) + " outlier elements: too many"});
+  }
+  return report;
+}
+
+CompareReport CompareTensorsByNorm(const std::map<std::string, at::Tensor>& expected,
+                                   const std::map<std::string, at::Tensor>& got, double norm_rtol) {
+  CompareReport report;
+  for (const auto& [name, want_raw] : expected) {
+    TensorReport r;
+    r.name = name;
+    auto it = got.find(name);
+    if (it == got.end() || it->second.sizes() != want_raw.sizes()) {
+      r.note = it == got.end() ? "missing" : "shape mismatch";
+      report.ok = false;
+      report.tensors.push_back(r);
+      continue;
+    }
+    at::Tensor want = want_raw.to(at::kDouble), g = it->second.to(at::kDouble);
+    at::Tensor finite = want.isfinite();
+    at::Tensor diff = at::where(finite, g - want, at::zeros_like(want));
+    const double denom = at::where(finite, want, at::zeros_like(want)).norm().item<double>();
+    r.max_abs = diff.numel() ? diff.abs().max().item<double>() : 0.0;
+    r.norm_rel = diff.norm().item<double>() / std::max(denom, 1e-30);
+    r.rel = r.norm_rel;
+    r.ok = r.norm_rel <= norm_rtol && g.eq(want).logical_or(finite).all().item<bool>();
+    report.worst_rel = std::max(report.worst_rel, r.norm_rel);
+    report.ok &= r.ok;
+    report.tensors.push_back(r);
   }
   return report;
 }

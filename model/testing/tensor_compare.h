@@ -28,6 +28,7 @@ struct TensorReport {
   bool ok = false;
   double max_abs = 0;
   double rel = 0;    // max |err| / (|want| + atol), compare.py's "rel"
+  double norm_rel = 0;  // ||got - want|| / ||want|| (L2 over the tensor)
   std::string note;  // missing, shape mismatch, outliers
 };
 
@@ -41,6 +42,12 @@ struct CompareReport {
 CompareReport CompareTensors(const std::map<std::string, at::Tensor>& expected,
                              const std::map<std::string, at::Tensor>& got, const Tolerance& tol,
                              const OutlierAllowance* outliers = nullptr);
+
+// The looser check for reduced-precision runs (bf16): each tensor passes when
+// ||got - want|| / ||want|| <= norm_rtol, where element-wise bounds are meaningless for entries
+// near zero.
+CompareReport CompareTensorsByNorm(const std::map<std::string, at::Tensor>& expected,
+                                   const std::map<std::string, at::Tensor>& got, double norm_rtol);
 
 // Reads tolerance and outliers from a case.json.
 Tolerance ReadTolerance(const std::string& case_json_path, OutlierAllowance* outliers = nullptr);

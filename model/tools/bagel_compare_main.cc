@@ -13,6 +13,11 @@
 int main(int argc, char** argv) {
   CLI::App app{"Compare outputs with a reference case's expected.safetensors"};
   std::string case_dir, out;
+  double rtol = -1, atol = -1, norm_rtol = -1;
+  app.add_option("--norm-rtol", norm_rtol,
+                 "pass when ||got - want|| / ||want|| <= this per tensor (reduced-precision runs)");
+  app.add_option("--rtol", rtol, "override the case's rtol (e.g. for bf16 runs)");
+  app.add_option("--atol", atol, "override the case's atol");
   app.add_option("case", case_dir, "case directory (case.json + expected.safetensors)")->required();
   app.add_option("out", out, "output safetensors")->required();
   CLI11_PARSE(app, argc, argv);
@@ -26,8 +31,10 @@ int main(int argc, char** argv) {
         bagel::io::SafetensorsFile::Open((fs::path(case_dir) / "expected.safetensors").string())
             ->ReadAll();
     auto got = bagel::io::SafetensorsFile::Open(out)->ReadAll();
-    auto report = bagel::testing::CompareTensors(expected, got, tol,
-                                                 outliers.prefixes.empty() ? nullptr : &outliers);
+    auto report = norm_rtol >= 0
+                      ? bagel::testing::CompareTensorsByNorm(expected, got, norm_rtol)
+                      : bagel::testing::CompareTensors(expected, got, tol,
+                                                       outliers.prefixes.empty() ? nullptr : &outliers);
     fs::path name(case_dir);
     if (name.filename().empty()) name = name.parent_path();
     std::cout << report.Text(name.filename().string());
