@@ -8,7 +8,6 @@ if(BAGEL_BUILD_SERVICE)
   find_package(Protobuf REQUIRED)
   find_package(gRPC CONFIG REQUIRED)
   find_package(absl CONFIG REQUIRED)
-  find_package(yaml-cpp REQUIRED)
   find_package(prometheus-cpp CONFIG REQUIRED)
   find_package(SQLite3 REQUIRED)
 endif()
@@ -34,6 +33,10 @@ find_package(Torch REQUIRED)
 get_filename_component(BAGEL_TORCH_LIB_DIR "${TORCH_LIBRARY}" DIRECTORY)
 
 find_package(nlohmann_json 3 REQUIRED)
+# yaml-cpp for job specs: the trainer reads them too, so it is found even without the service
+# (its static library keeps the GPU bundle free of Debian shared libraries).
+find_package(yaml-cpp REQUIRED)
+find_package(PkgConfig REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 
 if(BAGEL_BUILD_TESTS)

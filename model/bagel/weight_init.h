@@ -23,4 +23,11 @@ namespace bagel {
 void InitializeBagelWeights(BagelModel& model, const BagelConfig& config, uint64_t seed,
                             const std::set<std::string>* only = nullptr);
 
+// The initial value of one parameter by the same recipe, drawn from a generator seeded with
+// (seed, key) -- independent of every other key, so a sharded run can initialise exactly the
+// keys a checkpoint lacks without building the whole model. `fan_in` is the input width of the
+// Linear the key belongs to (used by PyTorch's default Linear init).
+at::Tensor InitialValueForKey(const std::string& key, at::IntArrayRef shape,
+                              const BagelConfig& config, uint64_t seed, int64_t fan_in);
+
 }  // namespace bagel

@@ -33,7 +33,10 @@ at::Tensor Qwen2Model::Forward(const at::Tensor& seq, const at::Tensor& position
                          n);
     }
   }
-  for (const auto& layer : layers_) h = layer->Forward(h, rope, layout, routing);
+  for (const auto& layer : layers_) {
+    h = nn::RunHookedLayer(hooks_, *layer,
+                           [&] { return layer->Forward(h, rope, layout, routing); });
+  }
   if (!use_moe_) return norm->Forward(h);
   at::Tensor hu = norm->Forward(h.index_select(0, routing->und));
   if (routing->freeze_und) hu = hu.detach();

@@ -6,6 +6,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 
 #include "model/nn/embedding.h"
+#include "model/nn/layer_hooks.h"
 #include "model/qwen2/qwen2_decoder_layer.h"
 
 namespace bagel {
@@ -23,6 +24,8 @@ class Qwen2Model : public torch::nn::Module {
   Qwen2DecoderLayer& layer(int64_t i) const { return *layers_.at(i); }
   const RotaryEmbedding& rotary_emb() const { return rotary_; }
   bool use_moe() const { return use_moe_; }
+  // Hooks around every decoder layer (null: none). Not owned.
+  void SetLayerHooks(nn::LayerHooks* hooks) { hooks_ = hooks; }
 
   std::shared_ptr<nn::Embedding> embed_tokens;
   torch::nn::ModuleList layers;
@@ -32,6 +35,7 @@ class Qwen2Model : public torch::nn::Module {
   std::vector<std::shared_ptr<Qwen2DecoderLayer>> layers_;
   RotaryEmbedding rotary_;
   bool use_moe_;
+  nn::LayerHooks* hooks_ = nullptr;
 };
 
 class Qwen2ForCausalLM : public torch::nn::Module {

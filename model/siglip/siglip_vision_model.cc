@@ -85,7 +85,9 @@ SiglipEncoder::SiglipEncoder(const VitConfig& c, int64_t num_layers,
 at::Tensor SiglipEncoder::Forward(const at::Tensor& x,
                                   const std::vector<int64_t>& image_lens) const {
   at::Tensor h = x;
-  for (const auto& layer : layers_) h = layer->Forward(h, image_lens);
+  for (const auto& layer : layers_) {
+    h = nn::RunHookedLayer(hooks_, *layer, [&] { return layer->Forward(h, image_lens); });
+  }
   return h;
 }
 

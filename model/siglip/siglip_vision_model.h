@@ -9,6 +9,7 @@
 
 #include "model/config/bagel_config.h"
 #include "model/nn/embedding.h"
+#include "model/nn/layer_hooks.h"
 #include "model/nn/layer_norm.h"
 #include "model/nn/linear.h"
 
@@ -61,11 +62,14 @@ class SiglipEncoder : public torch::nn::Module {
 
   int64_t num_layers() const { return static_cast<int64_t>(layers_.size()); }
   SiglipEncoderLayer& layer(int64_t i) const { return *layers_.at(i); }
+  // Hooks around every encoder layer (null: none). Not owned.
+  void SetLayerHooks(nn::LayerHooks* hooks) { hooks_ = hooks; }
 
   torch::nn::ModuleList layers;
 
  private:
   std::vector<std::shared_ptr<SiglipEncoderLayer>> layers_;
+  nn::LayerHooks* hooks_ = nullptr;
 };
 
 class SiglipVisionTransformer : public torch::nn::Module {

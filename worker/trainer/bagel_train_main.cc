@@ -44,14 +44,17 @@ int main(int argc, char** argv) {
       if (!log && !tty) return;
       if (!log) {
         const int width = 30, done = static_cast<int>(width * r.step / o.steps);
-        std::printf("\r[%.*s%*s] step %lld/%lld ce %.4f", done, "==============================",
-                    width - done, "", static_cast<long long>(r.step), static_cast<long long>(o.steps), r.ce);
+        std::printf("\r[%.*s%*s] step %lld/%lld ce %.4f", done,
+                    "==============================", width - done, "",
+                    static_cast<long long>(r.step), static_cast<long long>(o.steps), r.ce);
         std::fflush(stdout);
         return;
       }
-      std::printf("%sstep=%lld/%lld ce=%.4f mse=%.4f lr=%.3g grad_norm=%.3f tokens=%lld tokens_per_s=%.0f\n",
-                  tty ? "\r" : "", static_cast<long long>(r.step), static_cast<long long>(o.steps),
-                  r.ce, r.mse, r.lr, r.grad_norm, static_cast<long long>(r.tokens), r.tokens_per_s);
+      std::printf(
+          "%sstep=%lld/%lld ce=%.4f mse=%.4f lr=%.3g grad_norm=%.3f tokens=%lld "
+          "tokens_per_s=%.0f\n",
+          tty ? "\r" : "", static_cast<long long>(r.step), static_cast<long long>(o.steps), r.ce,
+          r.mse, r.lr, r.grad_norm, static_cast<long long>(r.tokens), r.tokens_per_s);
       std::fflush(stdout);
     });
     if (!o.out.empty()) std::printf("exported final weights to %s\n", o.out.c_str());

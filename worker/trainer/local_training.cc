@@ -20,7 +20,8 @@ std::vector<StepRecord> RunLocalTraining(const LocalTrainingOptions& o,
   if (o.init_from.empty()) {
     BagelConfig config = PresetConfig(o.preset);
     PrepareConfigForStage(config, o.stage);
-    model = std::make_shared<BagelForUnifiedMultimodal>(config, at::TensorOptions().dtype(at::kFloat));
+    model =
+        std::make_shared<BagelForUnifiedMultimodal>(config, at::TensorOptions().dtype(at::kFloat));
     model->InitializeWeights(o.seed);
   } else {
     model = BagelForUnifiedMultimodal::FromPretrained(o.init_from, o.stage, /*strict=*/false).model;
@@ -58,8 +59,15 @@ std::vector<StepRecord> RunLocalTraining(const LocalTrainingOptions& o,
     loss.loss.backward();
     const double norm = torch::nn::utils::clip_grad_norm_(params, o.max_grad_norm);
     optimizer.step();
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    StepRecord r{step + 1, loss.ce, loss.mse, lr, norm, batch.sequence_length / seconds, batch.sequence_length};
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    StepRecord r{step + 1,
+                 loss.ce,
+                 loss.mse,
+                 lr,
+                 norm,
+                 batch.sequence_length / seconds,
+                 batch.sequence_length};
     records.push_back(r);
     if (on_step) on_step(r);
   }

@@ -12,7 +12,8 @@ namespace {
 // The demo data is learnable: a short run lowers the CE well below its start (ln 256 ~ 5.5),
 // and the exported checkpoint loads back strictly.
 TEST(LocalTrainingTest, LearnsTheDemoDataAndExportsALoadableCheckpoint) {
-  const auto dir = std::filesystem::temp_directory_path() / ("local_training_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("local_training_" + std::to_string(::getpid()));
   LocalTrainingOptions o;
   o.steps = 120;
   o.schedule.lr = 3e-3;

@@ -8,7 +8,8 @@
 namespace bagel::train {
 
 double LrSchedule::At(int64_t step) const {
-  if (step < warmup_steps) return lr * static_cast<double>(step) / static_cast<double>(warmup_steps);
+  if (step < warmup_steps)
+    return lr * static_cast<double>(step) / static_cast<double>(warmup_steps);
   if (kind == Kind::kConstant) return lr;
   // transformers' get_cosine_with_min_lr_schedule_with_warmup (num_cycles 0.5).
   const double progress = static_cast<double>(step - warmup_steps) /

@@ -7,10 +7,12 @@ MicroStepLoss TokenNormalizedLoss(const ForwardOutputs& out, int64_t global_ce_t
                                   const LossWeights& weights, int grad_accum) {
   MicroStepLoss r;
   const at::Tensor& any = out.ce.defined() ? out.ce : out.mse;
-  at::Tensor total = at::zeros({}, any.defined() ? any.options().dtype(at::kFloat) : at::TensorOptions());
+  at::Tensor total =
+      at::zeros({}, any.defined() ? any.options().dtype(at::kFloat) : at::TensorOptions());
   if (out.ce.defined() && global_ce_tokens > 0) {
     r.ce_tokens = out.ce.numel();
-    at::Tensor ce = out.ce.to(at::kFloat).sum() * (static_cast<double>(world_size) / global_ce_tokens);
+    at::Tensor ce =
+        out.ce.to(at::kFloat).sum() * (static_cast<double>(world_size) / global_ce_tokens);
     r.ce = ce.item<double>();
     total = total + weights.ce * ce;
   }

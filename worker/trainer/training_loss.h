@@ -19,10 +19,10 @@ struct LossWeights {
 };
 
 struct MicroStepLoss {
-  at::Tensor loss;   // scalar to backpropagate
-  double ce = 0;     // this rank's normalised CE (the logged value)
+  at::Tensor loss;  // scalar to backpropagate
+  double ce = 0;    // this rank's normalised CE (the logged value)
   double mse = 0;
-  int64_t ce_tokens = 0;   // this rank's
+  int64_t ce_tokens = 0;  // this rank's
   int64_t mse_tokens = 0;
 };
 

@@ -1,0 +1,81 @@
+// A group of ranks and the collectives training needs, on torch's c10d: ProcessGroupGloo for
+// CPU tensors, ProcessGroupNCCL for CUDA tensors, rendezvous through a TCPStore on rank 0.
+//
+// A collective that does not complete within the timeout (a rank died or hangs) throws
+// CollectiveError, which the trainer turns into an exit that the coordinator answers with a
+// coordinated restart. A group of one rank needs no backend: its collectives are local.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "worker/dist/dist_env.h"
+
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+#include <torch/csrc/distributed/c10d/Work.hpp>
+
+namespace bagel::dist {
+
+class CollectiveError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// A pending asynchronous collective.
+class PendingCollective {
+ public:
+  PendingCollective() = default;
+  explicit PendingCollective(c10::intrusive_ptr<c10d::Work> work, std::string what);
+  // Blocks until done; throws CollectiveError on failure or timeout. No-op when empty.
+  void Wait();
+  bool pending() const { return work_.defined(); }
+
+ private:
+  c10::intrusive_ptr<c10d::Work> work_;
+  std::string what_;
+};
+
+class Communicator {
+ public:
+  // The world group of `env`, for tensors on `device` (CPU: Gloo; CUDA: NCCL).
+  static std::shared_ptr<Communicator> Create(const DistEnv& env, const at::Device& device,
+                                              std::chrono::milliseconds timeout);
+  ~Communicator();
+
+  // A subgroup of this (world) group: `members` are world ranks and must include this rank;
+  // every member must call Subgroup with the same members and `tag`.
+  std::shared_ptr<Communicator> Subgroup(const std::vector<int>& members, const std::string& tag);
+
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+  const at::Device& device() const { return device_; }
+
+  // In-place sum over the group (blocking).
+  void AllReduceSum(at::Tensor& tensor);
+  // out [size * n] <- concat of every rank's in [n], in rank order.
+  PendingCollective AllGatherAsync(at::Tensor& out, at::Tensor& in);
+  void AllGather(at::Tensor& out, at::Tensor& in) { AllGatherAsync(out, in).Wait(); }
+  // out [n] <- this rank's slice of the sum over ranks of in [size * n].
+  void ReduceScatterSum(at::Tensor& out, at::Tensor& in);
+  void Barrier();
+
+ private:
+  Communicator(int rank, int size, at::Device device, std::chrono::milliseconds timeout);
+  void Check(const char* what) const;
+
+  int rank_, size_;
+  at::Device device_;
+  std::chrono::milliseconds timeout_;
+  std::vector<int> world_ranks_;  // group rank -> world rank
+  std::string master_addr_;
+  c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<c10d::Backend> backend_;
+};
+
+}  // namespace bagel::dist

@@ -1,0 +1,94 @@
+#include "worker/dist/local_launcher.h"
+
+#include <arpa/inet.h>
+#include <c10/util/Exception.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <thread>
+
+namespace bagel::dist {
+
+int FreeTcpPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  TORCH_CHECK(fd >= 0, "socket() failed");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  TORCH_CHECK(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0, "bind() failed");
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string SelfExecutable() {
+  char buf[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  TORCH_CHECK(n > 0, "cannot resolve /proc/self/exe");
+  return std::string(buf, n);
+}
+
+int LaunchLocalRanks(int nproc, const std::vector<std::string>& argv, std::chrono::seconds grace) {
+  TORCH_CHECK(nproc >= 1 && !argv.empty(), "LaunchLocalRanks needs ranks and a command");
+  const std::string port = std::to_string(FreeTcpPort());
+  std::vector<pid_t> pids;
+  for (int r = 0; r < nproc; ++r) {
+    const pid_t pid = ::fork();
+    TORCH_CHECK(pid >= 0, "fork() failed");
+    if (pid == 0) {
+      ::setenv("RANK", std::to_string(r).c_str(), 1);
+      ::setenv("LOCAL_RANK", std::to_string(r).c_str(), 1);
+      ::setenv("WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
+      ::setenv("MASTER_ADDR", "127.0.0.1", 1);
+      ::setenv("MASTER_PORT", port.c_str(), 1);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      std::_Exit(127);
+    }
+    pids.push_back(pid);
+  }
+  int result = 0;
+  size_t remaining = pids.size();
+  bool stopping = false;
+  auto stop_deadline = std::chrono::steady_clock::now();
+  while (remaining > 0) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, stopping ? WNOHANG : 0);
+    if (pid > 0) {
+      for (auto& p : pids) {
+        if (p == pid) p = -1;
+      }
+      --remaining;
+      const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      if (code != 0 && result == 0) {
+        result = code;
+        stopping = true;
+        stop_deadline = std::chrono::steady_clock::now() + grace;
+        for (pid_t p : pids) {
+          if (p > 0) ::kill(p, SIGTERM);
+        }
+      }
+      continue;
+    }
+    if (stopping) {
+      if (std::chrono::steady_clock::now() > stop_deadline) {
+        for (pid_t p : pids) {
+          if (p > 0) ::kill(p, SIGKILL);
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  return result;
+}
+
+}  // namespace bagel::dist

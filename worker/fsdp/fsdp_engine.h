@@ -1,0 +1,124 @@
+// The fully sharded data-parallel engine (ZeRO-3 semantics, as FSDP2), applied to BAGEL from
+// outside the model through its layer hooks.
+//
+// Every unit (unit_plan.h) keeps float32 master values, gradients, AdamW moments and EMA for
+// this rank's shard only. A layer's parameters are all-gathered (in the compute dtype) just
+// before it runs, the next layer's gather already in flight, and released after; in backward
+// each layer is gathered again before its gradients are computed and its gradients are then
+// reduce-scattered into the gradient shards. The root unit stays gathered from the start of a
+// micro-step's forward to the end of its backward. Hybrid sharding shards within groups of G
+// ranks and all-reduces gradient shards across the groups.
+//
+// Collectives are issued in one canonical order on every rank -- units skipped on this rank
+// (e.g. no ViT tokens in its micro-batch) are still gathered and reduced -- so ranks never
+// disagree about the sequence of collectives. One rank works the same way (local collectives).
+#pragma once
+
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "model/bagel/bagel_for_unified_multimodal.h"
+#include "model/io/safetensors.h"
+#include "model/nn/layer_hooks.h"
+#include "worker/dist/communicator.h"
+#include "worker/fsdp/flat_unit.h"
+
+namespace bagel::fsdp {
+
+struct FsdpOptions {
+  at::Device device = at::kCPU;
+  at::ScalarType compute_dtype = at::kFloat;  // parameters and gradients in communication
+  // Ranks per shard group; 0 = the whole world (full sharding). Must divide the world size.
+  int shard_group_size = 0;
+  bool reshard_after_forward = true;
+};
+
+struct AdamWHyper {
+  double beta1 = 0.9, beta2 = 0.95, eps = 1e-15, weight_decay = 0.0;
+};
+
+class FsdpEngine : public nn::LayerHooks {
+ public:
+  // Plans the units of `model` and installs the layer hooks. `model`'s parameters may live on
+  // the meta device (nothing is allocated per rank beyond the shards); call one Init* next.
+  FsdpEngine(BagelForUnifiedMultimodal& model, std::shared_ptr<dist::Communicator> world,
+             FsdpOptions options);
+  ~FsdpEngine() override;
+
+  // The master shards from the model's current (real, full) parameter values.
+  void InitFromModel();
+  // The master shards from `value(slot)`, the full value of each parameter (checkpoint key in
+  // slot.name). Only this rank's part of each value is read, so a tensor viewing a mapped
+  // checkpoint file costs just those bytes: never a full copy of the model per rank.
+  void InitFromValues(const std::function<at::Tensor(const Slot&)>& value);
+
+  // The protocol of one micro-step: BeginForward(), the model's Forward, EndForward(), then
+  // either loss.backward() (the engine finishes itself at the end of the backward pass) or,
+  // when this rank's loss has no graph, BackwardWithoutGraph().
+  void BeginForward();
+  void EndForward(bool backward_follows);
+  void BackwardWithoutGraph();
+
+  // nn::LayerHooks.
+  void PreForward(const torch::nn::Module& layer) override;
+  at::Tensor PostForward(const torch::nn::Module& layer, at::Tensor output) override;
+
+  // Optimizer side (after the micro-steps of a step).
+  void ZeroGrad();
+  // The global L2 norm of the gradient shards; scales them by max_norm / (norm + 1e-6) when
+  // that is below 1 (max_norm <= 0: no clipping). Returns the norm before clipping.
+  double ClipGradNorm(double max_norm);
+  // torch.optim.AdamW's update on the trainable parts of every shard; `step` is 1-based.
+  void AdamWStep(const AdamWHyper& hyper, double lr, int64_t step);
+  void UpdateEma(double decay);
+
+  // Full tensors (checkpoint key names, float32, CPU) gathered from every shard: the master
+  // values or the EMA. Every rank of the world calls it and gets the result.
+  std::map<std::string, at::Tensor> GatherFull(bool ema);
+
+  // This rank's shard state ("<unit>.<master|ema|exp_avg|exp_avg_sq>") and the geometry needed
+  // to reshard it, and the inverse.
+  std::map<std::string, at::Tensor> ShardState() const;
+  // Loads shard state saved by `saved_world` ranks (one map per saved rank, any shard-group
+  // size): each unit's flat vectors are reassembled and re-split for this geometry.
+  void LoadShardState(const std::vector<std::map<std::string, at::Tensor>>& saved_ranks);
+
+  const std::vector<std::unique_ptr<FlatUnit>>& units() const { return units_; }
+  dist::Communicator& world() { return *world_; }
+  int64_t world_size() const { return world_->size(); }
+  // Seconds spent waiting for all-gathers (not hidden behind compute), and in total issuing them.
+  double gather_wait_seconds() const { return gather_wait_s_; }
+  double reduce_seconds() const { return reduce_s_; }
+
+ private:
+  void EnsureGathered(size_t u);
+  void Prefetch(size_t u);
+  void VisitForward(size_t u, bool needed);
+  void VisitBackward(size_t u);
+  void PreBackward(size_t u);
+  void FinishBackward();
+  void FinishUnit(size_t u);
+  std::vector<size_t> AllUnits() const;
+
+  BagelForUnifiedMultimodal& model_;
+  std::shared_ptr<dist::Communicator> world_, shard_group_, replicas_;
+  FsdpOptions options_;
+  std::vector<std::unique_ptr<FlatUnit>> units_;  // layer units in forward order, root last
+  size_t root_;
+  std::unordered_map<const torch::nn::Module*, size_t> unit_of_;
+  // Canonical-order state of the current micro-step.
+  size_t fwd_cursor_ = 0;
+  int64_t bwd_cursor_ = -1;
+  int64_t active_bwd_ = -1;
+  bool backward_started_ = false;
+  size_t prefetched_unit_ = SIZE_MAX;
+  dist::PendingCollective prefetch_;
+  double gather_wait_s_ = 0, reduce_s_ = 0;
+};
+
+}  // namespace bagel::fsdp
