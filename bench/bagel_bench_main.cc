@@ -19,9 +19,9 @@
 
 #include "bench/bench_batches.h"
 #include "bench/device_memory.h"
-#include "bench/flop_count.h"
 #include "bench/machine_rate.h"
 #include "model/bagel/bagel_for_unified_multimodal.h"
+#include "model/bagel/flop_count.h"
 #include "model/bagel/packed_batch_file.h"
 #include "model/config/presets.h"
 #include "model/runtime/host_allocator.h"
@@ -94,31 +94,40 @@ int main(int argc, char** argv) {
     const double median = sorted[sorted.size() / 2];
     const double tokens = static_cast<double>(batch.sequence_length);
     auto count = [](const at::Tensor& t) { return t.defined() ? t.numel() : 0; };
-    const auto flops = bagel::bench::ExecutedFlops(model.config(), cpu_batch);
+    const auto flops = bagel::ExecutedFlops(model.config(), cpu_batch);
 
     std::printf("device=%s dtype=%s threads=%d config=%s stage=%d iters=%d\n", device_name.c_str(),
                 dtype_name.c_str(), threads, config_name.c_str(), stage, iters);
-    std::printf("batch: tokens=%lld samples=%zu ce_tokens=%lld mse_tokens=%lld vit_tokens=%lld latent_tokens=%lld\n",
-                static_cast<long long>(batch.sequence_length), batch.sample_lens.size(),
-                static_cast<long long>(count(batch.ce_loss_indexes)),
-                static_cast<long long>(count(batch.mse_loss_indexes)),
-                static_cast<long long>(count(batch.packed_vit_token_indexes)),
-                static_cast<long long>(count(batch.packed_vae_token_indexes)));
+    std::printf(
+        "batch: tokens=%lld samples=%zu ce_tokens=%lld mse_tokens=%lld vit_tokens=%lld "
+        "latent_tokens=%lld\n",
+        static_cast<long long>(batch.sequence_length), batch.sample_lens.size(),
+        static_cast<long long>(count(batch.ce_loss_indexes)),
+        static_cast<long long>(count(batch.mse_loss_indexes)),
+        static_cast<long long>(count(batch.packed_vit_token_indexes)),
+        static_cast<long long>(count(batch.packed_vae_token_indexes)));
     std::printf("step_s: median=%.4f min=%.4f max=%.4f\n", median, sorted.front(), sorted.back());
-    std::printf("executed_flops_per_step=%.4g (llm_linear=%.3g llm_attention=%.3g vit=%.3g connector=%.3g lm_head=%.3g gen_heads=%.3g)\n",
-                flops.total(), flops.llm_linear, flops.llm_attention, flops.vit, flops.connector,
-                flops.lm_head, flops.gen_heads);
+    std::printf(
+        "executed_flops_per_step=%.4g (llm_linear=%.3g llm_attention=%.3g vit=%.3g connector=%.3g "
+        "lm_head=%.3g gen_heads=%.3g)\n",
+        flops.total(), flops.llm_linear, flops.llm_attention, flops.vit, flops.connector,
+        flops.lm_head, flops.gen_heads);
     if (device.is_cpu()) {
       const double rate = bagel::bench::MeasureCpuMatmulFlops();
       std::printf("peak_rss_bytes=%.0f\n", PeakRssBytes());
-      std::printf("executed_flops_per_s=%.4g machine_fp32_matmul_flops_per_s=%.4g fraction_of_matmul_rate=%.3f\n",
-                  flops.total() / median, rate, flops.total() / median / rate);
+      std::printf(
+          "executed_flops_per_s=%.4g machine_fp32_matmul_flops_per_s=%.4g "
+          "fraction_of_matmul_rate=%.3f\n",
+          flops.total() / median, rate, flops.total() / median / rate);
     } else {
-      const double mfu = bagel::bench::BagelMfuFlops(model.config(), cpu_batch) / median / kGpuBf16PeakFlops;
+      const double mfu =
+          bagel::BagelMfuFlops(model.config(), cpu_batch) / median / kGpuBf16PeakFlops;
       std::printf("peak_device_memory_bytes=%.0f peak_rss_bytes=%.0f\n",
                   bagel::bench::PeakDeviceMemory(device), PeakRssBytes());
-      std::printf("executed_flops_per_s=%.4g bagel_mfu=%.4f (BAGEL's formula over a 989 TFLOP/s bf16 peak; a convention, not executed work)\n",
-                  flops.total() / median, mfu);
+      std::printf(
+          "executed_flops_per_s=%.4g bagel_mfu=%.4f (BAGEL's formula over a 989 TFLOP/s bf16 peak; "
+          "a convention, not executed work)\n",
+          flops.total() / median, mfu);
     }
     std::printf("config=%s stage=%d tokens=%lld fwd+bwd_s=%.3f tokens_per_s=%.1f threads=%d\n",
                 config_name.c_str(), stage, static_cast<long long>(batch.sequence_length), median,

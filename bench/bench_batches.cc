@@ -8,7 +8,8 @@
 
 namespace bagel::bench {
 
-PackedBatch BenchBatch(const std::string& name, int stage, const BagelConfig& config, uint64_t seed) {
+PackedBatch BenchBatch(const std::string& name, int stage, const BagelConfig& config,
+                       uint64_t seed) {
   at::Generator gen = at::detail::createCPUGenerator(seed);
   data::PackerConfig pc;
   pc.max_latent_size = config.max_latent_size;
@@ -16,12 +17,14 @@ PackedBatch BenchBatch(const std::string& name, int stage, const BagelConfig& co
   std::vector<data::Sample> samples;
   if (name == "tiny") {
     tokens = {252, 253, 254, 255};
-    const std::vector<std::string> kinds = stage == 1 ? std::vector<std::string>{"text", "vlm2", "vlm"}
-                                                      : std::vector<std::string>{"vlm", "t2i", "edit"};
+    const std::vector<std::string> kinds = stage == 1
+                                               ? std::vector<std::string>{"text", "vlm2", "vlm"}
+                                               : std::vector<std::string>{"vlm", "t2i", "edit"};
     for (const auto& k : kinds) samples.push_back(data::TinySample(k, 250, gen));
   } else if (name == "small") {
-    const std::vector<std::string> kinds = stage == 1 ? std::vector<std::string>{"vlm", "vlm", "vlm", "vlm"}
-                                                      : std::vector<std::string>{"vlm", "vlm", "t2i", "t2i"};
+    const std::vector<std::string> kinds =
+        stage == 1 ? std::vector<std::string>{"vlm", "vlm", "vlm", "vlm"}
+                   : std::vector<std::string>{"vlm", "vlm", "t2i", "t2i"};
     for (const auto& k : kinds) samples.push_back(data::SmallSample(k, 151643, gen));
   } else if (name == "medium") {
     // ~16k tokens: VLM samples with a 448x448 image (1,024 patches, ~1.26k tokens each) and, in
@@ -48,10 +51,12 @@ PackedBatch BenchBatch(const std::string& name, int stage, const BagelConfig& co
   PackedBatch b = packed.batch;
   if (stage == 2 && packed.padded_images.defined()) {
     const int64_t down = config.vae.downsample;
-    b.padded_latent = at::randn({packed.padded_images.size(0), config.vae.z_channels,
-                                 packed.padded_images.size(2) / down, packed.padded_images.size(3) / down},
-                                gen, at::kFloat);
-    b.noise = at::randn({b.packed_vae_token_indexes.numel(), config.patch_latent_dim()}, gen, at::kFloat);
+    b.padded_latent =
+        at::randn({packed.padded_images.size(0), config.vae.z_channels,
+                   packed.padded_images.size(2) / down, packed.padded_images.size(3) / down},
+                  gen, at::kFloat);
+    b.noise =
+        at::randn({b.packed_vae_token_indexes.numel(), config.patch_latent_dim()}, gen, at::kFloat);
   } else {
     // Stage 1 has no generation branch: drop the latent fields a Stage 2 layout would carry.
     b.patchified_vae_latent_shapes.clear();

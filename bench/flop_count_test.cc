@@ -1,12 +1,13 @@
-#include "bench/flop_count.h"
+#include "model/bagel/flop_count.h"
 
 #include <gtest/gtest.h>
 
 #include "bench/bench_batches.h"
 #include "model/config/presets.h"
 
-namespace bagel::bench {
+namespace bagel {
 namespace {
+using bench::BenchBatch;
 
 // BENCH.md's figures for the official implementation's small Stage 1 step: 1,976 tokens,
 // ~0.68 TFLOP executed, of which ~0.38 in the lm_head on 804 CE tokens.
@@ -52,4 +53,4 @@ TEST(FlopCountTest, BagelMfuCountsEveryTokenThroughEmbeddingAndHead) {
 }
 
 }  // namespace
-}  // namespace bagel::bench
+}  // namespace bagel

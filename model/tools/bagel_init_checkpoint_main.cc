@@ -5,6 +5,7 @@
 //       [--hidden-size N] [--intermediate-size N] [--layers N] [--heads N] [--kv-heads N]
 //       [--vocab-size N] [--vit-hidden-size N] [--vit-intermediate-size N] [--vit-layers N]
 //       [--vit-heads N] [--max-latent-size N] [--dtype fp32|bf16]
+//       [--vae tiny|flux] [--vae-out PATH]
 // --vit-layers counts the layers in the file; the model uses one fewer (vit_select_layer -2).
 #include <CLI/CLI.hpp>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "model/io/safetensors.h"
 #include "model/io/state_dict_adapter.h"
 #include "model/tools/tool_main.h"
+#include "model/vae/flux_vae.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"Write a random HF-layout BAGEL checkpoint"};
@@ -39,6 +41,11 @@ int main(int argc, char** argv) {
   app.add_option("--vit-heads", vit_heads);
   app.add_option("--max-latent-size", max_latent);
   app.add_option("--dtype", dtype, "fp32 or bf16 weights");
+  std::string vae_shape, vae_out;
+  app.add_option(
+      "--vae", vae_shape,
+      "also write a random ae.safetensors: tiny (ch 32, 1 res block) or flux (the real shape)");
+  app.add_option("--vae-out", vae_out, "where the VAE goes (default: DIR/ae.safetensors)");
   CLI11_PARSE(app, argc, argv);
   return bagel::RunToolMain("bagel-init-checkpoint", [&] {
     bagel::BagelConfig config = bagel::PresetConfig(preset);
@@ -67,6 +74,23 @@ int main(int argc, char** argv) {
     for (auto& [name, t] : tensors) t = t.to(type);
     bagel::io::WriteSafetensors((std::filesystem::path(out) / "ema.safetensors").string(), tensors,
                                 {{"format", "pt"}});
+    if (!vae_shape.empty()) {
+      bagel::vae::FluxVaeParams params = bagel::vae::FluxDevVaeParams();
+      if (vae_shape == "tiny") {
+        params.ch = 32;
+        params.num_res_blocks = 1;
+      } else {
+        TORCH_CHECK(vae_shape == "flux", "--vae must be tiny or flux, got '", vae_shape, "'");
+      }
+      bagel::vae::FluxVae vae(params, at::TensorOptions().dtype(at::kFloat));
+      vae.InitializeRandom(seed);
+      std::map<std::string, at::Tensor> weights;
+      for (const auto& item : vae.named_parameters()) weights[item.key()] = item.value().detach();
+      const std::string path =
+          vae_out.empty() ? (std::filesystem::path(out) / "ae.safetensors").string() : vae_out;
+      bagel::io::WriteSafetensors(path, weights, {{"format", "pt"}});
+      std::cout << "wrote " << path << ": FLUX VAE (" << params.Describe() << ")" << std::endl;
+    }
     int64_t count = 0;
     for (const auto& [name, t] : tensors) count += t.numel();
     std::cout << "wrote " << out << ": stage " << s << ", " << tensors.size() << " tensors, "

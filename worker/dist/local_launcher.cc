@@ -12,6 +12,21 @@
 #include <thread>
 
 namespace bagel::dist {
+namespace {
+
+// Ranks of the running launch, for forwarding SIGTERM / SIGINT (async-signal-safe: plain
+// array, kill()).
+constexpr int kMaxRanks = 1024;
+volatile pid_t g_children[kMaxRanks];
+volatile int g_num_children = 0;
+
+void ForwardSignal(int sig) {
+  for (int i = 0; i < g_num_children; ++i) {
+    if (g_children[i] > 0) ::kill(g_children[i], sig);
+  }
+}
+
+}  // namespace
 
 int FreeTcpPort() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -35,7 +50,8 @@ std::string SelfExecutable() {
 }
 
 int LaunchLocalRanks(int nproc, const std::vector<std::string>& argv, std::chrono::seconds grace) {
-  TORCH_CHECK(nproc >= 1 && !argv.empty(), "LaunchLocalRanks needs ranks and a command");
+  TORCH_CHECK(nproc >= 1 && nproc <= kMaxRanks && !argv.empty(),
+              "LaunchLocalRanks needs 1..1024 ranks and a command");
   const std::string port = std::to_string(FreeTcpPort());
   std::vector<pid_t> pids;
   for (int r = 0; r < nproc; ++r) {
@@ -55,7 +71,16 @@ int LaunchLocalRanks(int nproc, const std::vector<std::string>& argv, std::chron
       std::_Exit(127);
     }
     pids.push_back(pid);
+    g_children[g_num_children] = pid;
+    g_num_children = g_num_children + 1;
   }
+  // Like torchrun: a stop request for the launcher goes to every rank, which checkpoint and exit.
+  struct sigaction forward {};
+  forward.sa_handler = ForwardSignal;
+  sigemptyset(&forward.sa_mask);
+  forward.sa_flags = SA_RESTART;
+  ::sigaction(SIGTERM, &forward, nullptr);
+  ::sigaction(SIGINT, &forward, nullptr);
   int result = 0;
   size_t remaining = pids.size();
   bool stopping = false;
@@ -66,6 +91,9 @@ int LaunchLocalRanks(int nproc, const std::vector<std::string>& argv, std::chron
     if (pid > 0) {
       for (auto& p : pids) {
         if (p == pid) p = -1;
+      }
+      for (int i = 0; i < g_num_children; ++i) {
+        if (g_children[i] == pid) g_children[i] = -1;
       }
       --remaining;
       const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -88,6 +116,7 @@ int LaunchLocalRanks(int nproc, const std::vector<std::string>& argv, std::chron
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
+  g_num_children = 0;
   return result;
 }
 

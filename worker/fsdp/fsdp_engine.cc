@@ -272,6 +272,33 @@ std::map<std::string, at::Tensor> FsdpEngine::ShardState() const {
   return out;
 }
 
+bool FsdpEngine::SameGeometry(const std::map<std::string, at::Tensor>& saved) const {
+  auto get = [&](const char* key) {
+    auto it = saved.find(key);
+    return it == saved.end() ? int64_t{-1} : it->second.item<int64_t>();
+  };
+  return get("meta.shard_group_size") == shard_group_->size() &&
+         get("meta.shard_rank") == shard_group_->rank() &&
+         get("meta.replica_index") == world_->rank() / shard_group_->size();
+}
+
+void FsdpEngine::LoadOwnShard(const std::map<std::string, at::Tensor>& saved) {
+  TORCH_CHECK(SameGeometry(saved), "the saved shard has another geometry; use LoadShardState");
+  at::NoGradGuard no_grad;
+  for (auto& unit : units_) {
+    const std::string p = unit->name() + ".";
+    for (auto [field, target] :
+         {std::pair{"master", &unit->master}, std::pair{"ema", &unit->ema},
+          std::pair{"exp_avg", &unit->exp_avg}, std::pair{"exp_avg_sq", &unit->exp_avg_sq}}) {
+      auto it = saved.find(p + field);
+      TORCH_CHECK(it != saved.end(), "the checkpoint has no '", p, field, "'");
+      TORCH_CHECK(it->second.numel() == target->numel(), "'", p, field, "' has ",
+                  it->second.numel(), " elements, expected ", target->numel());
+      target->copy_(it->second.reshape({-1}));
+    }
+  }
+}
+
 void FsdpEngine::LoadShardState(const std::vector<std::map<std::string, at::Tensor>>& saved) {
   TORCH_CHECK(!saved.empty(), "no saved shard state");
   // The saved shards of replica 0, ordered by shard rank, hold every unit once.

@@ -87,6 +87,10 @@ class FsdpEngine : public nn::LayerHooks {
   // Loads shard state saved by `saved_world` ranks (one map per saved rank, any shard-group
   // size): each unit's flat vectors are reassembled and re-split for this geometry.
   void LoadShardState(const std::vector<std::map<std::string, at::Tensor>>& saved_ranks);
+  // True when `saved` (one rank's ShardState) has this rank's exact geometry, so it can be
+  // loaded alone with LoadOwnShard (no other rank's file read).
+  bool SameGeometry(const std::map<std::string, at::Tensor>& saved) const;
+  void LoadOwnShard(const std::map<std::string, at::Tensor>& saved);
 
   const std::vector<std::unique_ptr<FlatUnit>>& units() const { return units_; }
   dist::Communicator& world() { return *world_; }

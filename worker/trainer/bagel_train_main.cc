@@ -1,62 +1,78 @@
-// bagel-train: trains BAGEL. This build trains in one process on one device (Stage 1, on
-// generated data); the sharded multi-rank trainer of SERVICE.md replaces this loop's internals.
+// bagel-train: one rank of a BAGEL training job (docs/TRAINER_CONTRACT.md).
 //
-//   bagel-train [--init-from DIR | --preset tiny] [--stage 1] [--steps N] [--lr X]
-//               [--warmup N] [--schedule constant|cosine] [--max-grad-norm X]
-//               [--expected-tokens N] [--seed N] [--log-every N] [--threads N] [--out DIR]
-#include <ATen/Parallel.h>
-#include <unistd.h>
+//   bagel-train --spec SPEC.yaml [--job-id ID] [--attempt N] [--checkpoint-root DIR]
+//               [--resume auto|none|STEP_DIR] [--nproc N]
+//
+// The rank comes from RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT (torchrun's variables);
+// without them it is a single process. --nproc N launches N local ranks of itself, as
+// `torchrun --standalone --nproc-per-node N` would. Progress: JSON lines on stdout.
+#include <c10/util/Exception.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
 
+#include "config/job_spec.h"
 #include "model/runtime/host_allocator.h"
-#include "model/tools/tool_main.h"
-#include "worker/trainer/local_training.h"
+#include "worker/dist/communicator.h"
+#include "worker/dist/local_launcher.h"
+#include "worker/trainer/train_job.h"
+
+namespace {
+
+int Fail(int code, const std::string& message) {
+  const char* rank = std::getenv("RANK");
+  std::cerr << "bagel-train: error: " << message << std::endl;
+  const nlohmann::json e = {
+      {"event", "error"}, {"rank", rank ? std::atoi(rank) : 0}, {"message", message}};
+  std::printf("%s\n", e.dump().c_str());
+  std::fflush(stdout);
+  return code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Train BAGEL"};
-  bagel::train::LocalTrainingOptions o;
-  std::string schedule = "constant";
-  int threads = 2;
-  app.add_option("--init-from", o.init_from, "HF-layout checkpoint to start from");
-  app.add_option("--preset", o.preset, "random init shape when no --init-from (tiny, small)");
-  app.add_option("--stage", o.stage, "training stage");
-  app.add_option("--steps", o.steps, "optimizer steps");
-  app.add_option("--lr", o.schedule.lr, "peak learning rate");
-  app.add_option("--warmup", o.schedule.warmup_steps, "linear warmup steps");
-  app.add_option("--schedule", schedule, "constant or cosine");
-  app.add_option("--max-grad-norm", o.max_grad_norm, "gradient clipping norm");
-  app.add_option("--expected-tokens", o.expected_num_tokens, "tokens per packed sequence");
-  app.add_option("--seed", o.seed, "initialisation and data seed");
-  app.add_option("--log-every", o.log_every, "progress line every N steps");
-  app.add_option("--threads", threads, "intra-op CPU threads");
-  app.add_option("--out", o.out, "export the final weights here (HF layout)");
+  CLI::App app{"Train BAGEL: one rank of a job (docs/TRAINER_CONTRACT.md)"};
+  std::string spec_path;
+  bagel::train::TrainJobOptions o;
+  int nproc = 0;
+  app.add_option("--spec", spec_path, "job spec (YAML, config/JOB_SPEC.md)")->required();
+  app.add_option("--job-id", o.job_id, "job id (checkpoint directory name)");
+  app.add_option("--attempt", o.attempt, "attempt number");
+  app.add_option("--checkpoint-root", o.checkpoint_root, "checkpoints go to <root>/<job-id>/");
+  app.add_option("--resume", o.resume, "auto | none | a step directory");
+  app.add_option("--nproc", nproc, "launch this many local ranks (torchrun --standalone)");
   CLI11_PARSE(app, argc, argv);
-  return bagel::RunToolMain("bagel-train", [&] {
-    bagel::KeepFreedHostMemoryInProcess();
-    at::set_num_threads(threads);
-    o.schedule.kind = bagel::train::LrSchedule::ParseKind(schedule);
-    o.schedule.total_steps = o.steps;
-    const bool tty = isatty(fileno(stdout));
-    auto records = bagel::train::RunLocalTraining(o, [&](const bagel::train::StepRecord& r) {
-      const bool log = r.step % o.log_every == 0 || r.step == 1 || r.step == o.steps;
-      if (!log && !tty) return;
-      if (!log) {
-        const int width = 30, done = static_cast<int>(width * r.step / o.steps);
-        std::printf("\r[%.*s%*s] step %lld/%lld ce %.4f", done,
-                    "==============================", width - done, "",
-                    static_cast<long long>(r.step), static_cast<long long>(o.steps), r.ce);
-        std::fflush(stdout);
-        return;
+
+  if (nproc > 0 && std::getenv("RANK") == nullptr) {
+    std::vector<std::string> args = {bagel::dist::SelfExecutable()};
+    for (int i = 1; i < argc; ++i) {
+      const std::string a = argv[i];
+      if (a == "--nproc") {
+        ++i;
+        continue;
       }
-      std::printf(
-          "%sstep=%lld/%lld ce=%.4f mse=%.4f lr=%.3g grad_norm=%.3f tokens=%lld "
-          "tokens_per_s=%.0f\n",
-          tty ? "\r" : "", static_cast<long long>(r.step), static_cast<long long>(o.steps), r.ce,
-          r.mse, r.lr, r.grad_norm, static_cast<long long>(r.tokens), r.tokens_per_s);
-      std::fflush(stdout);
-    });
-    if (!o.out.empty()) std::printf("exported final weights to %s\n", o.out.c_str());
-  });
+      if (a.rfind("--nproc=", 0) == 0) continue;
+      args.push_back(a);
+    }
+    return bagel::dist::LaunchLocalRanks(nproc, args);
+  }
+  bagel::config::JobSpecParse parsed = bagel::config::ReadJobSpecFile(spec_path);
+  if (!parsed.ok())
+    return Fail(bagel::train::kExitInvalidSpec,
+                spec_path + ": invalid job spec:\n" + parsed.ErrorText());
+  bagel::KeepFreedHostMemoryInProcess();
+  try {
+    return bagel::train::RunTrainJob(parsed.spec, o);
+  } catch (const bagel::dist::CollectiveError& e) {
+    return Fail(bagel::train::kExitCollectiveFailed, e.what());
+  } catch (const c10::DistBackendError& e) {
+    return Fail(bagel::train::kExitCollectiveFailed, e.what_without_backtrace());
+  } catch (const c10::Error& e) {
+    return Fail(bagel::train::kExitFailed, e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Fail(bagel::train::kExitFailed, e.what());
+  }
 }

@@ -15,15 +15,19 @@
 #include "model/bagel/packed_batch.h"
 #include "model/config/bagel_config.h"
 
-namespace bagel::bench {
+namespace bagel {
 
 struct FlopBreakdown {
   double llm_linear = 0, llm_attention = 0, vit = 0, connector = 0, lm_head = 0, gen_heads = 0;
-  double total() const { return llm_linear + llm_attention + vit + connector + lm_head + gen_heads; }
+  double total() const {
+    return llm_linear + llm_attention + vit + connector + lm_head + gen_heads;
+  }
 };
 
-// `config` must be prepared for its stage.
+// `config` must be prepared for its stage. A PackedBatch is one rank's micro-batch.
 FlopBreakdown ExecutedFlops(const BagelConfig& config, const PackedBatch& batch);
 double BagelMfuFlops(const BagelConfig& config, const PackedBatch& batch);
+// The same from totals (all ranks, all micro-steps): tokens and the sum of squared sample lengths.
+double BagelMfuFlops(const BagelConfig& config, double tokens, double sum_sample_len_sq);
 
-}  // namespace bagel::bench
+}  // namespace bagel

@@ -1,0 +1,38 @@
+#include "worker/trainer/sharded_export.h"
+
+#include <filesystem>
+
+#include "model/io/safetensors.h"
+
+namespace bagel::train {
+
+void ExportShardedHf(fsdp::FsdpEngine& engine, const BagelConfig& config,
+                     const ShardedExportOptions& o) {
+  namespace fs = std::filesystem;
+  auto weights = engine.GatherFull(/*ema=*/false);
+  auto ema = o.ema ? engine.GatherFull(/*ema=*/true) : weights;
+  if (engine.world().rank() == 0) {
+    const fs::path target(o.dir);
+    const fs::path staging = target.string() + ".staging";
+    fs::remove_all(staging);
+    fs::create_directories(staging);
+    WriteBagelConfig(config, staging.string());
+    const std::map<std::string, std::string> meta = {{"format", "pt"}};
+    io::WriteSafetensors((staging / "model.safetensors").string(), weights, meta);
+    io::WriteSafetensors((staging / "ema.safetensors").string(), ema, meta);
+    if (!o.vae_path.empty()) fs::copy_file(o.vae_path, staging / "ae.safetensors");
+    if (!o.tokenizer_from.empty()) {
+      for (const char* name :
+           {"vocab.json", "merges.txt", "added_tokens.json", "tokenizer.json",
+            "tokenizer_config.json", "special_tokens_map.json", "generation_config.json"}) {
+        if (fs::exists(fs::path(o.tokenizer_from) / name))
+          fs::copy_file(fs::path(o.tokenizer_from) / name, staging / name);
+      }
+    }
+    fs::remove_all(target);
+    fs::rename(staging, target);
+  }
+  engine.world().Barrier();
+}
+
+}  // namespace bagel::train

@@ -1,0 +1,25 @@
+// Export of a sharded model to the Hugging Face layout of BAGEL-7B-MoT (SERVICE.md): the config
+// files, ema.safetensors (the EMA, or the weights when training kept none), model.safetensors
+// (the raw weights), ae.safetensors for Stage 2, and the tokenizer files of the checkpoint
+// training started from -- what FromPretrained and the official code read. Collective: every
+// rank gathers; rank 0 writes into a staging directory and renames it into place.
+#pragma once
+
+#include <string>
+
+#include "model/config/bagel_config.h"
+#include "worker/fsdp/fsdp_engine.h"
+
+namespace bagel::train {
+
+struct ShardedExportOptions {
+  std::string dir;             // the export directory (replaced)
+  bool ema = true;             // ema.safetensors from the EMA shards (else from the weights)
+  std::string vae_path;        // copied as ae.safetensors when set
+  std::string tokenizer_from;  // directory whose tokenizer files are copied ("" = none)
+};
+
+void ExportShardedHf(fsdp::FsdpEngine& engine, const BagelConfig& config,
+                     const ShardedExportOptions& options);
+
+}  // namespace bagel::train

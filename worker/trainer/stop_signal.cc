@@ -1,0 +1,26 @@
+#include "worker/trainer/stop_signal.h"
+
+#include <csignal>
+
+namespace bagel::train {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+
+void OnSignal(int) { g_stop = 1; }
+
+}  // namespace
+
+void InstallStopSignalHandlers() {
+  struct sigaction action {};
+  action.sa_handler = OnSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+}
+
+bool StopRequested() { return g_stop != 0; }
+
+void RequestStopForTest() { g_stop = 1; }
+
+}  // namespace bagel::train
