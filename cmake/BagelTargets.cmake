@@ -48,7 +48,9 @@ function(bagel_torch_test name)
   include(GoogleTest)
   gtest_discover_tests(${name}
     DISCOVERY_TIMEOUT 120
-    PROPERTIES ENVIRONMENT "BAGEL_GOLDEN_DIR=${BAGEL_GOLDEN_DIR};BAGEL_BIN_DIR=${CMAKE_BINARY_DIR}/bin;OMP_NUM_THREADS=1"
+    # Escaped semicolons: gtest_discover_tests would otherwise split the list and keep only
+    # the first variable.
+    PROPERTIES ENVIRONMENT "BAGEL_GOLDEN_DIR=${BAGEL_GOLDEN_DIR}\\;BAGEL_BIN_DIR=${CMAKE_BINARY_DIR}/bin\\;OMP_NUM_THREADS=1"
                TIMEOUT 900)
 endfunction()
 

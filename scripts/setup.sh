@@ -36,4 +36,14 @@ if ! "$VENV/bin/python" -c "import torch,sys; sys.exit(0 if torch.__version__.st
   echo "setup: installing torch==$TORCH_VERSION (LibTorch) into $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "torch==$TORCH_VERSION"
 fi
+# Test-only: PyPI's grpcio with health checking and reflection, for the control plane's checks
+# with a gRPC client nobody here wrote (tests/service/python_client_test.sh). Not part of the
+# product; the checks are skipped when this cannot be installed.
+TESTENV="${BAGEL_TESTENV:-$ROOT/build/testenv}"
+if ! "$TESTENV/bin/python" -c "import grpc, grpc_health, grpc_reflection" 2>/dev/null; then
+  echo "setup: creating the test virtualenv $TESTENV (grpcio, grpcio-health-checking, grpcio-reflection)"
+  { "$PY" -m venv "$TESTENV" && "$TESTENV/bin/pip" install -q --disable-pip-version-check \
+      "grpcio==1.85.*" "grpcio-health-checking==1.85.*" "grpcio-reflection==1.85.*"; } ||
+    echo "setup: warning: no test virtualenv; the Python gRPC client checks will be skipped"
+fi
 echo "setup: ok (torch $("$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('torch'))"))"

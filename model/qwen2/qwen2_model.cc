@@ -33,9 +33,19 @@ at::Tensor Qwen2Model::Forward(const at::Tensor& seq, const at::Tensor& position
                          n);
     }
   }
+  // The layer body owns (shares) what it needs: it may run again in backward (recomputation).
+  struct LayerInputs {
+    RopeTables rope;
+    AttentionLayout layout;
+    std::optional<TokenRouting> routing;
+  };
+  auto shared = std::make_shared<const LayerInputs>(
+      LayerInputs{rope, layout, routing ? std::optional<TokenRouting>(*routing) : std::nullopt});
   for (const auto& layer : layers_) {
-    h = nn::RunHookedLayer(hooks_, *layer,
-                           [&] { return layer->Forward(h, rope, layout, routing); });
+    h = nn::RunHookedLayer(hooks_, *layer, h, [layer, shared](const at::Tensor& x) {
+      return layer->Forward(x, shared->rope, shared->layout,
+                            shared->routing ? &*shared->routing : nullptr);
+    });
   }
   if (!use_moe_) return norm->Forward(h);
   at::Tensor hu = norm->Forward(h.index_select(0, routing->und));

@@ -86,7 +86,8 @@ at::Tensor SiglipEncoder::Forward(const at::Tensor& x,
                                   const std::vector<int64_t>& image_lens) const {
   at::Tensor h = x;
   for (const auto& layer : layers_) {
-    h = nn::RunHookedLayer(hooks_, *layer, [&] { return layer->Forward(h, image_lens); });
+    h = nn::RunHookedLayer(hooks_, *layer, h,
+                           [layer, image_lens](const at::Tensor& x) { return layer->Forward(x, image_lens); });
   }
   return h;
 }

@@ -1,8 +1,12 @@
 // bagel-forward: runs the BAGEL training forward on a reference batch and writes its outputs
-// (../shared/golden/README.md, "The command that checks a case").
+// (../shared/golden/README.md, "The command that checks a case"). A batch holding vae.image /
+// vae.latent runs the FLUX VAE of checkpoint/ae.safetensors instead (vae.latent_mean,
+// vae.decoded); with --infer CASE_JSON the batch is an inference case (latent + image, or ids +
+// first_logits).
 //
 //   bagel-forward --checkpoint DIR --batch FILE --out OUT.safetensors [--stage 1|2]
-//                 [--grad KEY]... [--device cpu|cuda] [--dtype fp32|bf16] [--threads N]
+//                 [--grad KEY]... [--infer CASE_JSON] [--device cpu|cuda] [--dtype fp32|bf16]
+//                 [--threads N]
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
@@ -31,14 +35,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   return bagel::RunToolMain("bagel-forward", [&] {
     if (threads > 0) at::set_num_threads(threads);
-    TORCH_CHECK(infer.empty(),
-                "--infer: inference cases need bagel-infer's sampler, which this "
-                "build does not have yet");
     bagel::ForwardCaseOptions options;
     if (!stage.empty()) options.stage = bagel::ParseStage(stage);
     options.grad_keys = grads;
     options.device = device;
     options.dtype = bagel::ParseDtype(dtype);
+    options.infer_case = infer;
     bagel::io::WriteSafetensors(out, bagel::RunForwardCase(checkpoint, batch, options));
   });
 }

@@ -31,6 +31,7 @@ struct RunSetup {
   int world = 1;
   int shard_group = 0;
   bool freeze_vit = false;
+  bool activation_checkpointing = false;
 };
 
 std::shared_ptr<BagelForUnifiedMultimodal> TinyModel(const RunSetup& s) {
@@ -162,7 +163,7 @@ Result Reference(const RunSetup& s) {
 // The same with W ranks as threads of this process, each wrapped by the sharded engine.
 Result Sharded(const RunSetup& s) {
   auto batches = Batches(s);
-  const int port = dist::FreeTcpPort();
+  const auto [listen_fd, port] = dist::ListenOnFreePort();
   std::vector<Result> results(s.world);
   std::vector<std::string> errors(s.world);
   std::vector<std::thread> ranks;
@@ -175,10 +176,12 @@ Result Sharded(const RunSetup& s) {
         env.local_rank = rank;
         env.local_world_size = s.world;
         env.master_port = port;
+        if (rank == 0) env.master_listen_fd = listen_fd;
         auto model = TinyModel(s);
         auto world = dist::Communicator::Create(env, at::kCPU, std::chrono::seconds(120));
         fsdp::FsdpOptions fo;
         fo.shard_group_size = s.shard_group;
+        fo.activation_checkpointing = s.activation_checkpointing;
         fsdp::FsdpEngine engine(*model, world, fo);
         engine.InitFromModel();
         train::ShardedStep step(*model, engine, Hyper());
@@ -255,6 +258,15 @@ TEST(ShardedTrainingHybridTest, HybridShardingEqualsFullSharding) {
   RunSetup hybrid{2, 4, 2};
   const Result a = Sharded(full), b = Sharded(hybrid);
   ExpectSame(a, b, "hybrid vs full");
+}
+
+TEST(ShardedTrainingCheckpointingTest, ActivationCheckpointingGivesTheSameTraining) {
+  for (int stage : {1, 2}) {
+    RunSetup plain{stage, 2};
+    RunSetup recompute{stage, 2};
+    recompute.activation_checkpointing = true;
+    ExpectSame(Reference(plain), Sharded(recompute), "activation checkpointing, stage " + std::to_string(stage));
+  }
 }
 
 TEST(ShardedTrainingFrozenTest, FrozenWeightsStayBitIdentical) {

@@ -117,7 +117,7 @@ TEST_F(CheckpointStoreTest, APublishedStepIsNeverOverwritten) {
 
 TEST_F(CheckpointStoreTest, SeveralRanksWriteOneCheckpoint) {
   const int world = 3;
-  const int port = dist::FreeTcpPort();
+  const auto [listen_fd, port] = dist::ListenOnFreePort();
   const std::string job = (root_ / "multi").string();
   std::vector<std::thread> ranks;
   std::vector<std::string> errors(world);
@@ -130,6 +130,7 @@ TEST_F(CheckpointStoreTest, SeveralRanksWriteOneCheckpoint) {
         env.local_rank = r;
         env.local_world_size = world;
         env.master_port = port;
+        if (r == 0) env.master_listen_fd = listen_fd;
         auto comm = dist::Communicator::Create(env, at::kCPU, std::chrono::seconds(60));
         CheckpointStore store(job);
         store.Write(*comm, 3, {{"x", at::full({2}, static_cast<float>(r))}},

@@ -76,6 +76,7 @@ std::shared_ptr<Communicator> Communicator::Create(const DistEnv& env, const at:
   opts.numWorkers = env.world_size;
   opts.waitWorkers = true;
   opts.timeout = timeout;
+  if (env.rank == 0 && env.master_listen_fd >= 0) opts.masterListenFd = env.master_listen_fd;
   try {
     c->store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
     c->master_addr_ = env.master_addr;

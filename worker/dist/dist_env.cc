@@ -29,6 +29,7 @@ DistEnv DistEnv::FromEnvironment() {
   e.local_world_size = IntVar("LOCAL_WORLD_SIZE", e.world_size);
   if (const char* addr = std::getenv("MASTER_ADDR"); addr && *addr) e.master_addr = addr;
   e.master_port = IntVar("MASTER_PORT", 0);
+  e.master_listen_fd = e.rank == 0 ? IntVar("BAGEL_MASTER_LISTEN_FD", -1) : -1;
   TORCH_CHECK(e.world_size >= 1, "WORLD_SIZE must be at least 1, got ", e.world_size);
   TORCH_CHECK(e.rank >= 0 && e.rank < e.world_size, "RANK ", e.rank,
               " is not in [0, WORLD_SIZE=", e.world_size, ")");

@@ -13,6 +13,9 @@ struct DistEnv {
   int local_world_size = 1;
   std::string master_addr = "127.0.0.1";
   int master_port = 0;  // required (non-zero) when world_size > 1
+  // Rank 0 only: an already-bound listening socket on master_port for the TCPStore to take over
+  // (BAGEL_MASTER_LISTEN_FD), so no other process can grab the port between choosing and binding.
+  int master_listen_fd = -1;
 
   // Reads the environment; throws c10::Error naming a malformed or inconsistent variable.
   static DistEnv FromEnvironment();

@@ -42,6 +42,22 @@ int FreeTcpPort() {
   return ntohs(addr.sin_port);
 }
 
+std::pair<int, int> ListenOnFreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  TORCH_CHECK(fd >= 0, "socket() failed");
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  TORCH_CHECK(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0, "bind() failed");
+  TORCH_CHECK(::listen(fd, 128) == 0, "listen() failed");
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  return {fd, ntohs(addr.sin_port)};
+}
+
 std::string SelfExecutable() {
   char buf[4096];
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
@@ -52,7 +68,8 @@ std::string SelfExecutable() {
 int LaunchLocalRanks(int nproc, const std::vector<std::string>& argv, std::chrono::seconds grace) {
   TORCH_CHECK(nproc >= 1 && nproc <= kMaxRanks && !argv.empty(),
               "LaunchLocalRanks needs 1..1024 ranks and a command");
-  const std::string port = std::to_string(FreeTcpPort());
+  const auto [listen_fd, listen_port] = ListenOnFreePort();
+  const std::string port = std::to_string(listen_port);
   std::vector<pid_t> pids;
   for (int r = 0; r < nproc; ++r) {
     const pid_t pid = ::fork();
@@ -64,6 +81,12 @@ int LaunchLocalRanks(int nproc, const std::vector<std::string>& argv, std::chron
       ::setenv("LOCAL_WORLD_SIZE", std::to_string(nproc).c_str(), 1);
       ::setenv("MASTER_ADDR", "127.0.0.1", 1);
       ::setenv("MASTER_PORT", port.c_str(), 1);
+      if (r == 0) {
+        ::setenv("BAGEL_MASTER_LISTEN_FD", std::to_string(listen_fd).c_str(), 1);
+      } else {
+        ::close(listen_fd);
+        ::unsetenv("BAGEL_MASTER_LISTEN_FD");
+      }
       std::vector<char*> args;
       for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
@@ -74,6 +97,7 @@ int LaunchLocalRanks(int nproc, const std::vector<std::string>& argv, std::chron
     g_children[g_num_children] = pid;
     g_num_children = g_num_children + 1;
   }
+  ::close(listen_fd);  // rank 0 holds it now
   // Like torchrun: a stop request for the launcher goes to every rank, which checkpoint and exit.
   struct sigaction forward {};
   forward.sa_handler = ForwardSignal;

@@ -6,12 +6,17 @@
 
 #include <chrono>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bagel::dist {
 
-// A TCP port on 127.0.0.1 that was free a moment ago.
+// A TCP port on 127.0.0.1 that was free a moment ago (racy: prefer ListenOnFreePort).
 int FreeTcpPort();
+
+// A listening socket bound to a free port on 127.0.0.1: {fd, port}. Rank 0's TCPStore takes
+// the socket over (DistEnv::master_listen_fd), so the port cannot be lost to another process.
+std::pair<int, int> ListenOnFreePort();
 
 // Runs `argv` (argv[0] a path) as `nproc` ranks and waits. Returns 0 when every rank exits 0,
 // else the first failing rank's exit status (128 + signal for a signal).

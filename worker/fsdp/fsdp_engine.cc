@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "worker/fsdp/activation_checkpoint.h"
 #include "worker/fsdp/unit_plan.h"
 
 namespace bagel::fsdp {
@@ -94,7 +95,7 @@ void FsdpEngine::EnsureGathered(size_t u) {
 }
 
 void FsdpEngine::Prefetch(size_t u) {
-  if (units_[u]->unsharded() || prefetched_unit_ == u) return;
+  if (!options_.prefetch || units_[u]->unsharded() || prefetched_unit_ == u) return;
   if (prefetched_unit_ != SIZE_MAX) EnsureGathered(prefetched_unit_);
   prefetch_ = units_[u]->StartGather(*shard_group_);
   prefetched_unit_ = u;
@@ -126,6 +127,13 @@ void FsdpEngine::PreForward(const torch::nn::Module& layer) {
     VisitForward(fwd_cursor_, fwd_cursor_ == j);
     ++fwd_cursor_;
   }
+}
+
+at::Tensor FsdpEngine::RunLayer(const torch::nn::Module& layer, const at::Tensor& input,
+                                const nn::LayerHooks::Body& body) {
+  PreForward(layer);
+  at::Tensor out = options_.activation_checkpointing ? CheckpointedLayerCall(body, input) : body(input);
+  return PostForward(layer, out);
 }
 
 at::Tensor FsdpEngine::PostForward(const torch::nn::Module& layer, at::Tensor output) {

@@ -36,6 +36,11 @@ struct FsdpOptions {
   // Ranks per shard group; 0 = the whole world (full sharding). Must divide the world size.
   int shard_group_size = 0;
   bool reshard_after_forward = true;
+  // Recompute every layer in backward instead of keeping its activations.
+  bool activation_checkpointing = false;
+  // Gather the next layer while the current one computes (off: every gather waits; used to
+  // measure how much gather time the overlap hides).
+  bool prefetch = true;
 };
 
 struct AdamWHyper {
@@ -64,9 +69,9 @@ class FsdpEngine : public nn::LayerHooks {
   void EndForward(bool backward_follows);
   void BackwardWithoutGraph();
 
-  // nn::LayerHooks.
-  void PreForward(const torch::nn::Module& layer) override;
-  at::Tensor PostForward(const torch::nn::Module& layer, at::Tensor output) override;
+  // nn::LayerHooks: gather before the layer, release after, gather again for its backward.
+  at::Tensor RunLayer(const torch::nn::Module& layer, const at::Tensor& input,
+                      const nn::LayerHooks::Body& body) override;
 
   // Optimizer side (after the micro-steps of a step).
   void ZeroGrad();
@@ -100,6 +105,8 @@ class FsdpEngine : public nn::LayerHooks {
   double reduce_seconds() const { return reduce_s_; }
 
  private:
+  void PreForward(const torch::nn::Module& layer);
+  at::Tensor PostForward(const torch::nn::Module& layer, at::Tensor output);
   void EnsureGathered(size_t u);
   void Prefetch(size_t u);
   void VisitForward(size_t u, bool needed);

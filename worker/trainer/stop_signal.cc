@@ -1,13 +1,18 @@
 #include "worker/trainer/stop_signal.h"
 
 #include <csignal>
+#include <cstdlib>
 
 namespace bagel::train {
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
+volatile std::sig_atomic_t g_in_loop = 0;
 
-void OnSignal(int) { g_stop = 1; }
+void OnSignal(int sig) {
+  if (!g_in_loop) std::_Exit(128 + sig);
+  g_stop = 1;
+}
 
 }  // namespace
 
@@ -20,6 +25,8 @@ void InstallStopSignalHandlers() {
 }
 
 bool StopRequested() { return g_stop != 0; }
+
+void SetInTrainingLoop(bool in_loop) { g_in_loop = in_loop ? 1 : 0; }
 
 void RequestStopForTest() { g_stop = 1; }
 

@@ -288,6 +288,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
     }
     return b;
   };
+  SetInTrainingLoop(true);
   while (step.steps_done() < spec.train.steps) {
     at::Tensor stop = at::full({1}, StopRequested() ? 1.0 : 0.0,
                                at::TensorOptions().dtype(at::kFloat).device(device));
@@ -354,6 +355,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
     }
   }
   if (last_checkpoint != step.steps_done()) write_checkpoint(step.steps_done());
+  SetInTrainingLoop(false);
   nlohmann::json done = {
       {"event", "done"},
       {"step", step.steps_done()},

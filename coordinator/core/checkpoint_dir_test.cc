@@ -1,0 +1,76 @@
+#include "coordinator/core/checkpoint_dir.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace bagel::coord {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CheckpointDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) /
+           ("ckpt-" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void Write(const fs::path& p, const std::string& text) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+  }
+  // A step directory with one 5-byte shard and a manifest listing it with `listed` bytes.
+  void Step(const std::string& name, int listed, bool manifest = true) {
+    Write(dir_ / name / "rank-0-of-1.safetensors", "12345");
+    if (manifest) {
+      Write(dir_ / name / "MANIFEST.json",
+            R"({"files":[{"path":"rank-0-of-1.safetensors","size":)" + std::to_string(listed) +
+                R"(,"sha256":"x"}]})");
+    }
+  }
+  fs::path dir_;
+};
+
+TEST_F(CheckpointDirTest, ScansOnlyCompleteSteps) {
+  Step("step-00000010", 5);
+  Step("step-00000030", 5);
+  Step("step-00000020", 6);          // size mismatch
+  Step("step-00000040", 5, false);   // no manifest yet
+  Step("step-00000050.staging", 5);  // staging
+  Write(dir_ / "step-00000060" / "MANIFEST.json", "{not json");
+  auto found = ScanCheckpoints(dir_.string());
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].step, 10);
+  EXPECT_EQ(found[1].step, 30);
+  EXPECT_EQ(found[1].bytes, 5);
+  EXPECT_EQ(found[1].path, (dir_ / "step-00000030").string());
+}
+
+TEST_F(CheckpointDirTest, ManifestAsMapAndLatestAndPinned) {
+  Write(dir_ / "step-00000005" / "a.bin", "abc");
+  Write(dir_ / "step-00000005" / "MANIFEST.json", R"({"files":{"a.bin":{"size":3}}})");
+  EXPECT_TRUE(IsCompleteCheckpoint((dir_ / "step-00000005").string()));
+  Write(dir_ / "LATEST", "step-00000005\n");
+  EXPECT_EQ(ReadLatest(dir_.string()), "step-00000005");
+  ASSERT_TRUE(WritePinned(dir_.string(), {"step-00000005", "step-00000001"}).ok());
+  std::ifstream in(dir_ / "PINNED");
+  std::string a, b;
+  in >> a >> b;
+  EXPECT_EQ(a, "step-00000005");
+  EXPECT_EQ(b, "step-00000001");
+  EXPECT_FALSE(fs::exists(dir_ / ".PINNED.tmp"));
+}
+
+TEST(StepOfDirNameTest, Parses) {
+  EXPECT_EQ(StepOfDirName("step-00000050"), 50);
+  EXPECT_EQ(StepOfDirName("step-7"), 7);
+  EXPECT_EQ(StepOfDirName("step-"), -1);
+  EXPECT_EQ(StepOfDirName("step-12.staging"), -1);
+  EXPECT_EQ(StepOfDirName("hf"), -1);
+}
+
+}  // namespace
+}  // namespace bagel::coord
