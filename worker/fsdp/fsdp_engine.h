@@ -102,6 +102,8 @@ class FsdpEngine : public nn::LayerHooks {
   int64_t world_size() const { return world_->size(); }
   // Seconds spent waiting for all-gathers (not hidden behind compute), and in total issuing them.
   double gather_wait_seconds() const { return gather_wait_s_; }
+  // Turns the prefetching of the next layer's gather on or off (benchmarks compare the two).
+  void set_prefetch(bool prefetch) { options_.prefetch = prefetch; }
   double reduce_seconds() const { return reduce_s_; }
 
  private:
