@@ -1,14 +1,16 @@
 // bagel-infer: BAGEL inference from a checkpoint directory (BAGEL.md §5).
 //
-//   bagel-infer --checkpoint DIR --task und  --image IN.png --prompt-ids "IDS" [--out OUT.txt]
-//   bagel-infer --checkpoint DIR --task t2i  --prompt-ids "IDS" --out OUT.png [--height H --width
-//   W] bagel-infer --checkpoint DIR --task edit --image IN.png --prompt-ids "IDS" --out OUT.png
+//   bagel-infer --checkpoint DIR --task und  --image IN.png --prompt "TEXT" [--out OUT.txt]
+//   bagel-infer --checkpoint DIR --task t2i  --prompt "TEXT" --out OUT.png [--height H --width W]
+//   bagel-infer --checkpoint DIR --task edit --image IN.png --prompt "TEXT" --out OUT.png
 //
-// Prompts are token ids (space- or comma-separated, without <|im_start|> / <|im_end|>, which the
+// A text prompt is encoded by the checkpoint's tokenizer (or --tokenizer DIR; generated test
+// models with a 256-row vocabulary use bytes, model/inference/prompt_codec.h); --prompt-ids gives
+// token ids instead (space- or comma-separated, without <|im_start|> / <|im_end|>, which the
 // model adds). Images are resized by the official inference transforms (VAE 1024/512/16, then
 // ViT 980/224/14). Sampler settings default to the notebook's recipe of each task and can be
-// overridden; everything random draws from --seed. Progress goes to stderr, the answer (und) to
-// stdout.
+// overridden; everything random draws from --seed. Progress goes to stderr; the answer (und) to
+// stdout: its ids, then its text when a prompt codec is available.
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
@@ -17,12 +19,15 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
+#include "model/config/bagel_config.h"
 #include "model/config/stage.h"
 #include "model/inference/image_io.h"
 #include "model/inference/image_transform.h"
 #include "model/inference/interleave_inference.h"
+#include "model/inference/prompt_codec.h"
 #include "model/runtime/host_allocator.h"
 #include "model/tools/tool_main.h"
 
@@ -58,7 +63,8 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 
 int main(int argc, char** argv) {
   CLI::App app{"BAGEL inference: understanding, text-to-image, editing"};
-  std::string checkpoint, task, image_path, prompt_ids, prompt_ids_file, out, vae_path;
+  std::string checkpoint, task, image_path, prompt, prompt_ids, prompt_ids_file, out, vae_path;
+  std::string tokenizer_dir;
   std::string device = "cpu", dtype = "fp32", stage, renorm, special;
   int threads = 0, steps = 50, max_length = 512;
   int64_t height = 1024, width = 1024;
@@ -69,6 +75,8 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint", checkpoint, "HF-layout checkpoint directory")->required();
   app.add_option("--task", task, "und, t2i or edit")->required();
   app.add_option("--image", image_path, "input image (und, edit)");
+  app.add_option("--prompt", prompt, "the prompt text (encoded by the checkpoint's tokenizer)");
+  app.add_option("--tokenizer", tokenizer_dir, "tokenizer directory (default: the checkpoint's)");
   app.add_option("--prompt-ids", prompt_ids, "prompt token ids, space or comma separated");
   app.add_option("--prompt-ids-file", prompt_ids_file, "file holding the prompt token ids");
   app.add_option("--out", out, "output PNG (t2i, edit) or text file of ids (und)");
@@ -106,16 +114,19 @@ int main(int argc, char** argv) {
     TORCH_CHECK(understand || !out.empty(), "--out: the ", task, " task writes a PNG, name it");
     TORCH_CHECK(task == "t2i" || !image_path.empty(), "--image: the ", task,
                 " task needs an input image");
-    TORCH_CHECK(prompt_ids.empty() || prompt_ids_file.empty(),
-                "give --prompt-ids or --prompt-ids-file, not both");
-    std::string ids_text = prompt_ids;
-    if (!prompt_ids_file.empty()) {
-      std::ifstream in(prompt_ids_file);
-      TORCH_CHECK(in.good(), "--prompt-ids-file: cannot read ", prompt_ids_file);
-      ids_text.assign(std::istreambuf_iterator<char>(in), {});
+    TORCH_CHECK(!prompt.empty() + !prompt_ids.empty() + !prompt_ids_file.empty() == 1,
+                "give exactly one of --prompt, --prompt-ids, --prompt-ids-file");
+    std::vector<int64_t> ids;
+    if (prompt.empty()) {
+      std::string ids_text = prompt_ids;
+      if (!prompt_ids_file.empty()) {
+        std::ifstream in(prompt_ids_file);
+        TORCH_CHECK(in.good(), "--prompt-ids-file: cannot read ", prompt_ids_file);
+        ids_text.assign(std::istreambuf_iterator<char>(in), {});
+      }
+      ids = ParseIds(ids_text, "--prompt-ids");
+      TORCH_CHECK(!ids.empty(), "--prompt-ids: the prompt is empty");
     }
-    const std::vector<int64_t> ids = ParseIds(ids_text, "--prompt-ids");
-    TORCH_CHECK(!ids.empty(), "--prompt-ids: the prompt is empty");
 
     bagel::InferenceModelOptions load;
     load.device = device;
@@ -126,6 +137,17 @@ int main(int argc, char** argv) {
       const auto s = ParseIds(special, "--special-tokens");
       TORCH_CHECK(s.size() == 4, "--special-tokens needs 4 ids, got ", s.size());
       load.tokens = {s[0], s[1], s[2], s[3]};
+    }
+    // The prompt codec, when a text prompt needs it or a tokenizer can turn the answer into text.
+    const std::string codec_dir = tokenizer_dir.empty() ? checkpoint : tokenizer_dir;
+    std::optional<bagel::PromptCodec> codec;
+    if (!prompt.empty() || bagel::PromptCodec::HasTokenizer(codec_dir)) {
+      codec = bagel::PromptCodec::ForModel(bagel::LoadBagelConfig(checkpoint), codec_dir);
+      if (special.empty()) load.tokens = codec->special_tokens();
+      if (!prompt.empty()) {
+        ids = codec->Encode(prompt);
+        TORCH_CHECK(!ids.empty(), "--prompt: the prompt is empty");
+      }
     }
     auto start = std::chrono::steady_clock::now();
     bagel::InferenceModel model = bagel::LoadInferenceModel(checkpoint, load);
@@ -186,6 +208,7 @@ int main(int argc, char** argv) {
       std::ostringstream line;
       for (size_t i = 0; i < r.text.ids.size(); ++i) line << (i ? " " : "") << r.text.ids[i];
       std::cout << line.str() << std::endl;
+      if (codec) std::cout << codec->Decode(r.text.ids) << std::endl;
       if (!out.empty()) {
         std::ofstream f(out);
         TORCH_CHECK(f.good(), "--out: cannot write ", out);

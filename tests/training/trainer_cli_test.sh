@@ -4,7 +4,8 @@
 #   2. SIGTERM makes the ranks write a checkpoint and exit 3;
 #   3. a newest checkpoint with a corrupt file is refused (named) and the previous one used;
 #   4. a resume on another world size reshards and finishes;
-#   5. an invalid spec exits 2 naming the field.
+#   5. an invalid spec exits 2 naming the field;
+#   6. Stage 2 evaluation writes sample images from fixed prompts.
 # Usage: trainer_cli_test.sh BIN_DIR WORK_DIR
 set -uo pipefail
 bin="$1" work="$2"
@@ -69,3 +70,29 @@ rc=$?
 [[ $rc == 2 ]] || fail "invalid spec exit status $rc, expected 2"
 grep -q "train.lr" bad.log || fail "the field was not named: $(cat bad.log)"
 echo "ok: an invalid spec exits 2 naming train.lr"
+
+# 6. Stage 2 evaluation: validation losses and sample images from fixed prompts (one rank, two
+#    steps, 32x32 images in 4 timesteps: the byte vocabulary of the tiny model reads the prompts).
+"$bin/bagel-init-checkpoint" --preset tiny --stage 1 --seed 3 --vae tiny --out init2 > /dev/null \
+  || fail "bagel-init-checkpoint failed"
+cat > s2.yaml <<YAML
+model: {stage: 2, init_from: {path: $PWD/init2}, vae: $PWD/init2/ae.safetensors}
+data:
+  groups: [{name: demo, type: demo}]
+  expected_num_tokens: 200
+  max_num_tokens: 400
+  max_num_tokens_per_sample: 200
+train: {steps: 2, lr: 1.0e-3, warmup_steps: 1, ema_decay: 0.9, precision: fp32, log_every: 1}
+parallel: {workers: 1, gpus_per_worker: 0}
+checkpoint: {every_steps: 2, keep_last: 1, export_hf: false}
+eval: {every_steps: 2, max_batches: 1, prompts: ["a red square", "a cat"], image_size: 32, num_timesteps: 4}
+YAML
+timeout 300 "$bin/bagel-train" --spec s2.yaml --checkpoint-root s2 --job-id j > s2.jsonl 2> s2.log \
+  || fail "Stage 2 run with eval prompts failed: $(tail -3 s2.log)"
+grep '"event":"eval"' s2.jsonl | grep -q '"val_mse"' || fail "no validation MSE: $(grep eval s2.jsonl)"
+for i in 0 1; do
+  png="s2/j/eval/step-00000002/$i.png"
+  grep '"event":"eval"' s2.jsonl | grep -q "\"$png\"" || fail "eval event does not list $png"
+  [[ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" == 89504e470d0a1a0a ]] || fail "$png is not a PNG"
+done
+echo "ok: Stage 2 evaluation reports validation losses and writes sample images"

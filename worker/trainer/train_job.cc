@@ -9,11 +9,13 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "model/bagel/bagel_for_unified_multimodal.h"
 #include "model/bagel/flop_count.h"
 #include "model/config/presets.h"
+#include "model/inference/prompt_codec.h"
 #include "model/io/safetensors.h"
 #include "model/vae/flux_vae.h"
 #include "worker/checkpoint/checkpoint_store.h"
@@ -22,6 +24,7 @@
 #include "worker/dist/communicator.h"
 #include "worker/fsdp/fsdp_engine.h"
 #include "worker/trainer/checkpoint_values.h"
+#include "worker/trainer/eval_samples.h"
 #include "worker/trainer/progress_reporter.h"
 #include "worker/trainer/sharded_export.h"
 #include "worker/trainer/sharded_step.h"
@@ -143,6 +146,22 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
   for (size_t i = 0; i < spec.data.groups.size(); ++i) {
     TORCH_CHECK(spec.data.groups[i].type == "demo", "data.groups[", i, "].type '",
                 spec.data.groups[i].type, "': this trainer reads generated demo data only so far");
+  }
+  // Stage 2 evaluation samples images from eval.prompts, encoded once here so that a prompt the
+  // model cannot read fails the job before training starts.
+  std::optional<EvalSampleOptions> eval_samples;
+  if (spec.eval.enabled && !spec.eval.prompts.empty()) {
+    TORCH_CHECK(stage == 2, "eval.prompts: sampling images needs a Stage 2 model (model.stage: 2)");
+    const PromptCodec codec =
+        PromptCodec::ForModel(config, from_preset ? "" : spec.model.init_from.path);
+    EvalSampleOptions so;
+    for (const std::string& prompt : spec.eval.prompts)
+      so.prompt_ids.push_back(codec.Encode(prompt));
+    so.tokens = codec.special_tokens();
+    so.image_size = spec.eval.image_size;
+    so.num_timesteps = static_cast<int>(spec.eval.num_timesteps);
+    so.seed = spec.train.seed + 31;
+    eval_samples = so;
   }
   data::SpecialTokens tokens;
   if (config.llm.vocab_size <= 256) tokens = {252, 253, 254, 255};
@@ -351,6 +370,19 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
       nlohmann::json e = {{"event", "eval"}, {"step", r.step}};
       if (!std::isnan(val_ce)) e["val_ce"] = val_ce;
       if (!std::isnan(val_mse)) e["val_mse"] = val_mse;
+      if (eval_samples) {
+        // Every rank takes part in the gather; rank 0 samples while the others wait.
+        const auto weights = engine.GatherFull(/*ema=*/spec.train.ema_decay > 0);
+        if (env.rank == 0) {
+          EvalSampleOptions so = *eval_samples;
+          so.out_dir = (fs::path(job_dir) / "eval" / ckpt::StepDirName(r.step)).string();
+          const auto t0 = std::chrono::steady_clock::now();
+          e["images"] = WriteEvalSamples(model->config(), weights, vae, device, so);
+          e["sample_seconds"] =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        }
+        world->Barrier();
+      }
       progress.Emit(e);
     }
   }
