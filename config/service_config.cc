@@ -152,7 +152,7 @@ absl::StatusOr<ServiceConfig> ParseServiceConfig(const std::string& yaml_text,
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (p.Keys(root, "",
              {"listen", "port_file", "database", "checkpoint_root", "data_roots", "tls", "auth",
-              "leases", "scheduler", "stop", "limits", "drain_ms"})) {
+              "leases", "scheduler", "stop", "limits", "drain_ms", "metrics"})) {
     p.Str(root, "listen", "", c.listen);
     p.File(root, "port_file", "", c.port_file);
     p.File(root, "database", "", c.database);
@@ -256,6 +256,15 @@ absl::StatusOr<ServiceConfig> ParseServiceConfig(const std::string& yaml_text,
       }
     }
     p.Int(root, "drain_ms", "", 0, 600000, c.drain_ms);
+    if (const auto m = root["metrics"]; m.IsDefined() && !m.IsNull()) {
+      if (p.Keys(m, "metrics", {"listen", "port_file"})) {
+        p.Str(m, "listen", "metrics.", c.metrics_listen);
+        p.File(m, "port_file", "metrics.", c.metrics_port_file);
+        if (!c.metrics_listen.empty() && c.metrics_listen.rfind(':') == std::string::npos) {
+          p.Error("metrics.listen", c.metrics_listen, "HOST:PORT (port 0 picks a free port)");
+        }
+      }
+    }
   }
   if (!p.errors().empty()) {
     return absl::InvalidArgumentError("service config:\n" + absl::StrJoin(p.errors(), "\n"));

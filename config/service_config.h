@@ -36,6 +36,9 @@ struct AuthConfig {
 struct ServiceConfig {
   std::string listen = "127.0.0.1:7070";  // host:port; port 0 picks a free port
   std::string port_file;                  // when set, the bound port is written here
+  // Prometheus /metrics over HTTP (metrics: {listen, port_file}); empty: no endpoint.
+  std::string metrics_listen;
+  std::string metrics_port_file;
   std::string database = "bagel-coordinator.db";
   std::string checkpoint_root;          // required: <root>/<job>/step-N, logs, metrics
   std::vector<std::string> data_roots;  // spec paths must lie under these or checkpoint_root

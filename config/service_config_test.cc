@@ -26,6 +26,7 @@ auth:
 leases: {heartbeat_interval_ms: 1000, ttl_ms: 5000}
 stop: {cancel_grace_ms: 10000, abort_grace_ms: 2000}
 limits: {max_message_bytes: 1048576, max_active_jobs_per_user: 50}
+metrics: {listen: "0.0.0.0:9090", port_file: metrics.port}
 )",
                               dir.string());
   ASSERT_TRUE(c.ok()) << c.status();
@@ -39,6 +40,20 @@ limits: {max_message_bytes: 1048576, max_active_jobs_per_user: 50}
   EXPECT_EQ(c->lease_ttl_ms, 5000);
   EXPECT_EQ(c->abort_grace_ms, 2000);
   EXPECT_EQ(c->max_active_jobs_per_user, 50);
+  EXPECT_EQ(c->metrics_listen, "0.0.0.0:9090");
+  EXPECT_EQ(c->metrics_port_file, (dir / "metrics.port").string());
+}
+
+TEST(ServiceConfigTest, MetricsNeedAHostAndPort) {
+  auto c = ParseServiceConfig(R"(
+checkpoint_root: /ckpt
+auth: {enabled: false}
+metrics: {listen: "9090"}
+)");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(std::string(c.status().message()).find("metrics.listen: got 9090, expected HOST:PORT"),
+            std::string::npos)
+      << c.status();
 }
 
 TEST(ServiceConfigTest, ReportsEveryProblemWithoutEchoingSecrets) {

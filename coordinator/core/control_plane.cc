@@ -1,6 +1,7 @@
 #include "coordinator/core/control_plane.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -852,6 +853,8 @@ absl::Status ControlPlane::ReportStarted(const bagel::v1::ReportStartedRequest& 
   for (const auto& r : a->ranks) all &= r.state != RankState::kPending;
   if (all && a->attempt.state() == bagel::v1::ATTEMPT_STARTING) {
     a->attempt.set_state(bagel::v1::ATTEMPT_RUNNING);
+    metrics_->AttemptRunning(static_cast<double>(clock_->NowMs() - a->attempt.started_unix_ms()) /
+                             1000.0);
     SetJobState(
         e, bagel::v1::RUNNING,
         absl::StrCat("attempt ", a->attempt.index(), ": ", a->ranks.size(), " ranks running"),
@@ -1070,6 +1073,7 @@ void ControlPlane::StopAttempt(JobEntry& e, AttemptRecord& a, bool cancel,
       r.state = RankState::kExited;
       r.exit_code = -1;
       r.message = "worker lost";
+      metrics_->RankExited(-1);
     }
   }
   MaybeFinishAttempt(e, a, batch);
@@ -1080,6 +1084,7 @@ void ControlPlane::RankExited(JobEntry& e, AttemptRecord& a, int32_t rank, int32
   RankRecord& r = a.ranks[rank];
   r.state = RankState::kExited;
   r.exit_code = code;
+  metrics_->RankExited(code);
   r.message = SanitizeUtf8(message.substr(0, 2000));
   MarkAttempt(a);
   const auto s = a.attempt.state();
@@ -1291,6 +1296,7 @@ void ControlPlane::EnforceStopDeadlines(WriteBatch& batch) {
       r.state = RankState::kExited;
       r.exit_code = -1;
       r.message = "did not confirm the stop in time";
+      metrics_->RankExited(-1);
     }
     MaybeFinishAttempt(e, *a, batch);
   }
@@ -1393,6 +1399,8 @@ void ControlPlane::FlushProgress(WriteBatch& batch) {
 void ControlPlane::Tick() {
   std::lock_guard<std::mutex> lock(mu_);
   if (shut_down_) return;
+  // Measured on the steady clock: the pass's own cost, whatever the injected clock says.
+  const auto t0 = std::chrono::steady_clock::now();
   WriteBatch batch;
   ExpireLeases(batch);
   EnforceStopDeadlines(batch);
@@ -1400,6 +1408,8 @@ void ControlPlane::Tick() {
   FlushProgress(batch);
   Commit(batch);
   SyncPins();
+  metrics_->TickFinished(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 void ControlPlane::Shutdown() {
@@ -1417,6 +1427,53 @@ void ControlPlane::Shutdown() {
   }
   WriteBatch batch;
   Commit(batch);
+}
+
+ClusterSnapshot ControlPlane::SnapshotForMetrics() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ClusterSnapshot out;
+  for (const auto& [id, e] : jobs_) {
+    const JobState s = e.job.state();
+    ++out.jobs_by_state[s];
+    if (IsTerminal(s)) continue;
+    JobMetricsView v;
+    v.id = id;
+    v.name = e.job.name();
+    v.owner = e.job.owner();
+    v.stage = e.job.stage();
+    v.depends_on = e.job.depends_on();
+    v.state = s;
+    v.world_size = e.job.world_size();
+    v.restarts = e.job.restarts();
+    if (!e.attempts.empty()) {
+      v.attempt = e.attempts.back().attempt.index();
+      v.attempt_started_unix_ms = e.attempts.back().attempt.started_unix_ms();
+    }
+    v.progress = e.job.progress();
+    v.has_step = v.progress.step_time_s() > 0 || v.progress.tokens() > 0;
+    if (!e.checkpoints.empty()) {
+      const auto& c = e.checkpoints.rbegin()->second;
+      v.checkpoint_step = c.step();
+      v.checkpoint_bytes = c.bytes();
+      v.checkpoint_unix_ms = c.created_unix_ms();
+    }
+    out.active_jobs.push_back(std::move(v));
+  }
+  const auto usage = ComputeUsage();
+  for (const auto& [name, w] : workers_) {
+    WorkerMetricsView v;
+    v.name = name;
+    v.state = w.rec.worker.state();
+    v.gpus = w.rec.worker.gpus();
+    v.cpu_slots = w.rec.worker.cpu_slots();
+    v.last_heartbeat_unix_ms = w.rec.worker.last_heartbeat_unix_ms();
+    if (auto u = usage.find(name); u != usage.end()) {
+      v.gpus_in_use = u->second.gpus;
+      v.cpu_slots_in_use = u->second.cpu;
+    }
+    out.workers.push_back(std::move(v));
+  }
+  return out;
 }
 
 size_t ControlPlane::JobCountForTest() {

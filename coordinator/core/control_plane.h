@@ -30,6 +30,7 @@
 #include "coordinator/common/blocking_queue.h"
 #include "coordinator/common/clock.h"
 #include "coordinator/core/metrics.h"
+#include "coordinator/core/metrics_snapshot.h"
 #include "coordinator/policy/path_policy.h"
 #include "coordinator/store/store.h"
 
@@ -116,6 +117,9 @@ class ControlPlane {
   void Tick();
   // Closes every stream queue (server shutdown).
   void Shutdown();
+
+  // What the metrics exporter reads at scrape time: O(jobs + workers) under the lock.
+  ClusterSnapshot SnapshotForMetrics();
 
   const ControlPlaneOptions& options() const { return options_; }
   size_t JobCountForTest();

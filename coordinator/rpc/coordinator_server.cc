@@ -27,7 +27,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
-    const config::ServiceConfig& config, const Clock* clock) {
+    const config::ServiceConfig& config, const Clock* clock, ControlPlaneMetrics* metrics) {
   std::unique_ptr<CoordinatorServer> s(new CoordinatorServer());
   s->config_ = config;
   if (!clock) clock = &s->system_clock_;
@@ -42,7 +42,7 @@ absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
   s->store_ = std::move(*store);
   s->auth_ = std::make_unique<Authenticator>(config.auth);
   s->control_plane_ = std::make_unique<ControlPlane>(ControlPlaneOptions::FromConfig(config),
-                                                     s->store_.get(), clock);
+                                                     s->store_.get(), clock, metrics);
   if (auto r = s->control_plane_->Recover(); !r.ok()) return r;
 
   ServiceContext ctx{s->control_plane_.get(), s->auth_.get(), &s->shutting_down_,

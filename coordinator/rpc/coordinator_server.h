@@ -22,10 +22,12 @@ namespace bagel::coord {
 class CoordinatorServer {
  public:
   // Starts serving on config.listen (port 0: a free port, see port()). `clock` defaults to the
-  // wall clock. Errors: the store cannot be opened or migrated, the address cannot be bound,
-  // TLS files cannot be read.
+  // wall clock; `metrics` (not owned, must outlive the server) receives the control plane's
+  // hooks (default: none). Errors: the store cannot be opened or migrated, the address cannot be
+  // bound, TLS files cannot be read.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
-      const config::ServiceConfig& config, const Clock* clock = nullptr);
+      const config::ServiceConfig& config, const Clock* clock = nullptr,
+      ControlPlaneMetrics* metrics = nullptr);
   ~CoordinatorServer();
 
   int port() const { return port_; }
