@@ -75,6 +75,25 @@ int Agent::LiveRanksForTest() {
   return n;
 }
 
+AgentHealth Agent::HealthForMetrics() {
+  AgentHealth h;
+  h.registered = registered_.load();
+  h.last_heartbeat_unix_ms = last_heartbeat_unix_ms_.load();
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [key, a] : attempts_) {
+    for (const auto& r : a.ranks) {
+      if (r.exited || !r.process) continue;
+      ++(a.stopping ? h.ranks_stopping : h.ranks_running);
+    }
+  }
+  h.gpus = options_.gpus;
+  h.gpus_free = static_cast<int>(free_gpus_.size());
+  h.backlog_started = static_cast<int64_t>(started_.size());
+  h.backlog_progress = static_cast<int64_t>(progress_.size());
+  h.backlog_exits = static_cast<int64_t>(exits_.size());
+  return h;
+}
+
 bool Agent::RegisterOnce() {
   bagel::v1::RegisterRequest req;
   req.set_name(options_.name);
@@ -105,6 +124,7 @@ bool Agent::RegisterOnce() {
   ctx->set_wait_for_ready(true);
   bagel::v1::RegisterResponse resp;
   const grpc::Status s = stub_->Register(ctx.get(), req, &resp);
+  if (options_.metrics) options_.metrics->Registered(s.ok());
   if (!s.ok()) {
     Log(absl::StrCat("register: ", s.error_message(), " (code ", s.error_code(), ")"));
     // Refusals that retrying cannot fix end the agent.
@@ -226,6 +246,8 @@ void Agent::HandleStart(const bagel::v1::Assignment& a) {
           x.set_exit_code(1);
           x.set_message("bagel-worker: not enough free GPUs");
           x.set_unix_ms(NowMs());
+          if (options_.metrics)
+            options_.metrics->RankExited(a.job_id(), a.attempt(), x.rank().rank(), 1);
           exits_.push_back(std::move(x));
         }
         attempts_[key] = LocalAttempt{a.job_id(), a.attempt(), {}, {}, false, 0};
@@ -304,6 +326,7 @@ void Agent::HandleStart(const bagel::v1::Assignment& a) {
       std::lock_guard<std::mutex> lock(mu_);
       attempts_[key].ranks.push_back(LocalRank{rank, nullptr, false});
     }
+    if (options_.metrics) options_.metrics->RankStarted(a.job_id(), a.attempt(), rank);
     auto proc = RankProcess::Start(
         spec, [this, key, rank](const std::string& line) { OnLine(key, rank, line); },
         [this, key, rank](int code, const std::string& msg) { OnExit(key, rank, code, msg); });
@@ -318,6 +341,7 @@ void Agent::HandleStart(const bagel::v1::Assignment& a) {
       x.set_exit_code(127);
       x.set_message(std::string(proc.status().message()));
       x.set_unix_ms(NowMs());
+      if (options_.metrics) options_.metrics->RankExited(a.job_id(), a.attempt(), rank, 127);
       exits_.push_back(std::move(x));
     } else {
       for (auto& r : la.ranks) {
@@ -381,6 +405,7 @@ void Agent::OnLine(const Key& key, int32_t rank, const std::string& line) {
       if (it->json().find("\"event\":\"step\"") != std::string::npos) {
         progress_.erase(it);
         ++dropped_progress_;
+        if (options_.metrics) options_.metrics->LineDropped();
         break;
       }
     }
@@ -391,6 +416,9 @@ void Agent::OnLine(const Key& key, int32_t rank, const std::string& line) {
   p.mutable_rank()->set_rank(rank);
   p.set_json(coord::SanitizeUtf8(line.substr(0, 64 << 10)));
   p.set_unix_ms(NowMs());
+  if (options_.metrics) {
+    options_.metrics->Line(key.first, key.second, rank, p.json(), p.unix_ms());
+  }
   progress_.push_back(std::move(p));
   cv_.notify_all();
 }
@@ -417,6 +445,7 @@ void Agent::OnExit(const Key& key, int32_t rank, int code, const std::string& me
   x.set_message(coord::SanitizeUtf8(message));
   x.set_unix_ms(NowMs());
   exits_.push_back(std::move(x));
+  if (options_.metrics) options_.metrics->RankExited(key.first, key.second, rank, code);
   std::cerr << "bagel-worker: job " << key.first << " attempt " << key.second << " rank " << rank
             << " exited with code " << code << std::endl;
   cv_.notify_all();
@@ -516,6 +545,8 @@ void Agent::HeartbeatLoop() {
         std::chrono::milliseconds(std::max<int64_t>(1000, heartbeat_interval_ms_.load())));
     bagel::v1::HeartbeatResponse resp;
     const grpc::Status s = stub_->Heartbeat(ctx.get(), req, &resp);
+    if (options_.metrics) options_.metrics->Heartbeat(s.ok());
+    if (s.ok()) last_heartbeat_unix_ms_ = NowMs();
     if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
       // The coordinator forgot us (restart without our record, or a lost lease): register again.
       Log("heartbeat refused: " + s.error_message());

@@ -23,6 +23,7 @@
 
 #include "bagel/v1/worker_service.grpc.pb.h"
 #include "coordinator/client/channel.h"
+#include "worker/agent/agent_metrics.h"
 #include "worker/agent/rank_process.h"
 
 namespace bagel::agent {
@@ -38,6 +39,7 @@ struct AgentOptions {
   std::string trainer_path;           // the bagel-train executable
   std::string work_dir;               // per-attempt specs
   int64_t shutdown_grace_ms = 30000;  // own SIGTERM: ranks get this long to checkpoint
+  AgentMetrics* metrics = nullptr;    // not owned; outlives the agent; null: no metrics
 };
 
 class Agent {
@@ -53,6 +55,9 @@ class Agent {
 
   // Ranks alive now (tests).
   int LiveRanksForTest();
+
+  // What the metrics exporter reads at scrape time. Safe from any thread.
+  AgentHealth HealthForMetrics();
 
  private:
   struct LocalRank {
@@ -100,6 +105,7 @@ class Agent {
   std::atomic<bool> stop_{false};
   std::atomic<bool> registered_{false};
   std::atomic<int64_t> heartbeat_interval_ms_{2000};
+  std::atomic<int64_t> last_heartbeat_unix_ms_{0};
   std::mutex stream_mu_;
   grpc::ClientContext* stream_ctx_ = nullptr;
   std::thread heartbeat_thread_;

@@ -2,9 +2,13 @@
 // keeps a lease, starts one bagel-train per assigned GPU (one on a CPU machine), forwards
 // progress, reports exits, stops ranks on cancel or abort, reconnects after coordinator restarts.
 // SIGTERM/SIGINT: every rank gets SIGTERM (it checkpoints), SIGKILL after --shutdown-grace-s.
+// Prometheus metrics (agent health, rank exits, GPU memory, per-rank training series) on
+// http://HOST:PORT/metrics with --metrics-listen (docs/METRICS.md).
 //
 //   bagel-worker --coordinator HOST:PORT --token-file JOIN_TOKEN [--name NAME] [--address HOST]
 //                [--gpus N] [--cpu-slots N] [--trainer PATH] [--work-dir DIR] [--label K=V]...
+//                [--metrics-listen HOST:PORT] [--metrics-port-file FILE]
+//   bagel-worker --metric-catalogue     (prints every metric family it can export)
 #include <limits.h>
 #include <signal.h>
 #include <unistd.h>
@@ -17,6 +21,7 @@
 #include <regex>
 #include <thread>
 
+#include "coordinator/metrics/metrics_endpoint.h"
 #include "worker/agent/agent.h"
 
 namespace {
@@ -58,6 +63,10 @@ int main(int argc, char** argv) {
   std::vector<std::string> labels;
   int gpus = -1;
   double grace_s = 30;
+  std::string metrics_listen =
+      std::getenv("BAGEL_METRICS_LISTEN") ? std::getenv("BAGEL_METRICS_LISTEN") : "";
+  std::string metrics_port_file, nvidia_smi = "nvidia-smi";
+  bool catalogue = false;
   o.client.target =
       std::getenv("BAGEL_COORDINATOR") ? std::getenv("BAGEL_COORDINATOR") : "127.0.0.1:7070";
   o.name = Hostname();
@@ -82,7 +91,20 @@ int main(int argc, char** argv) {
   app.add_option("--work-dir", o.work_dir,
                  "where attempt specs are written (default: /tmp/bagel-worker-NAME)");
   app.add_option("--shutdown-grace-s", grace_s, "on SIGTERM, how long ranks get to checkpoint");
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve Prometheus metrics at http://HOST:PORT/metrics (port 0 = any; env "
+                 "BAGEL_METRICS_LISTEN; default: no metrics endpoint)");
+  app.add_option("--metrics-port-file", metrics_port_file,
+                 "write the bound metrics port to this file");
+  app.add_option("--nvidia-smi", nvidia_smi,
+                 "nvidia-smi to read GPU memory with (machines with GPUs only)");
+  app.add_flag("--metric-catalogue", catalogue,
+               "print every metric family (name, type, labels, help; tab-separated) and exit");
   CLI11_PARSE(app, argc, argv);
+  if (catalogue) {
+    bagel::metrics::PrintCatalogue(std::cout, bagel::agent::AgentMetrics::Catalogue());
+    return 0;
+  }
 
   sigset_t signals;
   sigemptyset(&signals);
@@ -132,7 +154,24 @@ int main(int argc, char** argv) {
   o.work_dir = std::filesystem::absolute(o.work_dir).lexically_normal().string();
   o.shutdown_grace_ms = static_cast<int64_t>(grace_s * 1000);
 
+  // GPU memory is read from the driver only on a machine that offers GPUs.
+  bagel::agent::AgentMetrics::GpuMemoryFn gpu_memory;
+  if (o.gpus > 0) gpu_memory = [nvidia_smi] { return bagel::agent::QueryGpuMemory(nvidia_smi); };
+  auto metrics = bagel::agent::AgentMetrics::Create(gpu_memory);
+  o.metrics = metrics.get();
   bagel::agent::Agent agent(o);
+  metrics->SetHealthSource([&agent] { return agent.HealthForMetrics(); });
+  // Declared after the agent: destroyed first, so no scrape reaches a destroyed agent.
+  std::unique_ptr<bagel::metrics::MetricsEndpoint> endpoint;
+  if (!metrics_listen.empty()) {
+    auto e = bagel::metrics::MetricsEndpoint::Start(metrics_listen, {metrics}, metrics_port_file);
+    if (!e.ok()) {
+      std::cerr << "bagel-worker: " << e.status() << std::endl;
+      return 1;
+    }
+    endpoint = std::move(*e);
+    std::cerr << "bagel-worker: metrics on port " << endpoint->port() << std::endl;
+  }
   std::thread waiter([&] {
     int sig = 0;
     sigwait(&signals, &sig);
