@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   std::string config_name = "small", device_name = "cpu", dtype_name = "fp32", batch_file;
   int stage = 1, threads = 2, iters = 3;
   uint64_t seed = 0;
+  bool grouped_routing = false;
   app.add_option("--config", config_name, "tiny, small or medium");
   app.add_option("--stage", stage, "1 or 2");
   app.add_option("--threads", threads, "intra-op CPU threads");
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", dtype_name, "fp32 or bf16");
   app.add_option("--batch", batch_file, "time this batch file instead of the generated one");
   app.add_option("--seed", seed, "weights and batch seed");
+  app.add_flag("--grouped-routing", grouped_routing, "Stage 2: MoT routing in grouped order");
   CLI11_PARSE(app, argc, argv);
   return bagel::RunToolMain("bagel-bench", [&] {
     bagel::KeepFreedHostMemoryInProcess();
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
     bagel::PrepareConfigForStage(config, stage);
     bagel::BagelForUnifiedMultimodal model(config, at::TensorOptions().dtype(at::kFloat));
     model.InitializeWeights(seed);
+    model.SetGroupedRouting(grouped_routing);
     {
       // llm2vae starts at zero; give it values so the generation path is exercised like training.
       at::NoGradGuard no_grad;

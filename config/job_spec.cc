@@ -240,7 +240,7 @@ void ReadModel(Reader& r, const YAML::Node& n, ModelSpec& m) {
   const std::string path = "model";
   if (!r.Map(n, path,
              {"stage", "init_from", "vae", "freeze_llm", "freeze_vit", "freeze_und",
-              "max_latent_size"}))
+              "grouped_routing", "max_latent_size"}))
     return;
   if (!Reader::Present(n, "stage")) {
     r.Error("model.stage", "null", "1 | 2 | stage1 | stage2 (required)");
@@ -283,6 +283,7 @@ void ReadModel(Reader& r, const YAML::Node& n, ModelSpec& m) {
   r.Bool(n, "freeze_llm", path, m.freeze_llm);
   r.Bool(n, "freeze_vit", path, m.freeze_vit);
   r.Bool(n, "freeze_und", path, m.freeze_und);
+  r.Bool(n, "grouped_routing", path, m.grouped_routing);
   r.OptionalPositive(n, "max_latent_size", path, m.max_latent_size);
 }
 
@@ -535,7 +536,8 @@ std::string JobSpecToYaml(const JobSpec& s) {
     if (!s.model.vae.empty()) o << YAML::Key << "vae" << YAML::Value << s.model.vae;
     o << YAML::Key << "freeze_llm" << YAML::Value << s.model.freeze_llm << YAML::Key << "freeze_vit"
       << YAML::Value << s.model.freeze_vit << YAML::Key << "freeze_und" << YAML::Value
-      << s.model.freeze_und;
+      << s.model.freeze_und << YAML::Key << "grouped_routing" << YAML::Value
+      << s.model.grouped_routing;
     if (s.model.max_latent_size)
       o << YAML::Key << "max_latent_size" << YAML::Value << *s.model.max_latent_size;
     o << YAML::EndMap;

@@ -34,6 +34,8 @@ struct ModelSpec {
   bool freeze_llm = false;
   bool freeze_vit = false;
   bool freeze_und = false;
+  // MoT hidden states in grouped order (one permutation per forward; same results).
+  bool grouped_routing = false;
   std::optional<int64_t> max_latent_size;
 };
 

@@ -49,7 +49,8 @@ void InitializeMissing(BagelForUnifiedMultimodal& model, uint64_t seed, io::Load
     if (at_gen != std::string::npos) {
       const std::string twin = key.substr(0, at_gen) + key.substr(at_gen + 8);
       if (loaded.count(twin)) {
-        params.find(io::CheckpointKeyToNative(key))->copy_(*params.find(io::CheckpointKeyToNative(twin)));
+        params.find(io::CheckpointKeyToNative(key))
+            ->copy_(*params.find(io::CheckpointKeyToNative(twin)));
         report.initialized.push_back(key + " (copied from " + twin + ")");
         continue;
       }
@@ -147,7 +148,8 @@ ForwardOutputs BagelForUnifiedMultimodal::Forward(const PackedBatch& b,
     at::Tensor und =
         vit ? at::cat({b.packed_text_indexes, b.packed_vit_token_indexes}) : b.packed_text_indexes;
     at::Tensor gen_idx = gen ? b.packed_vae_token_indexes : at::Tensor();
-    routing = TokenRouting::Make(und, gen_idx, n, config_.llm.freeze_und);
+    routing =
+        TokenRouting::Make(und, gen_idx, n, config_.llm.freeze_und, config_.llm.grouped_routing);
   }
   at::Tensor hidden = lm.Forward(seq, b.packed_position_ids, layout, routing ? &*routing : nullptr);
 

@@ -77,6 +77,8 @@ class BagelForUnifiedMultimodal : public torch::nn::Module {
   const BagelConfig& config() const { return config_; }
   // freeze_und is a forward-time switch (BAGEL.md §2.7), settable after construction.
   void SetFreezeUnd(bool freeze) { config_.llm.freeze_und = freeze; }
+  // MoT routing with one permutation per forward instead of gathers per layer (same result).
+  void SetGroupedRouting(bool grouped) { config_.llm.grouped_routing = grouped; }
 
   std::shared_ptr<BagelModel> model;
 

@@ -157,7 +157,8 @@ TEST(BagelForUnifiedMultimodalTest, Stage2FromAStage1CheckpointCopiesTheGenerati
     fresh |= k == "time_embedder.mlp.0.weight";
   }
   EXPECT_TRUE(copied && fresh);
-  EXPECT_THROW(BagelForUnifiedMultimodal::FromPretrained(dir.string(), 2, /*strict=*/true), c10::Error);
+  EXPECT_THROW(BagelForUnifiedMultimodal::FromPretrained(dir.string(), 2, /*strict=*/true),
+               c10::Error);
   fs::remove_all(dir);
 }
 
@@ -218,6 +219,32 @@ TEST(BagelForUnifiedMultimodalTest, Stage2WithoutFreezeTrainsBothExperts) {
   auto& l0 = model->model->language_model->model->layer(0);
   EXPECT_GT(l0.self_attn->q_proj->weight.grad().abs().sum().item<double>(), 0);
   EXPECT_GT(l0.self_attn->q_proj_moe_gen->weight.grad().abs().sum().item<double>(), 0);
+}
+
+// Grouped MoT routing (one permutation per forward) computes what the default routing computes:
+// the same losses and the same gradients, with and without freeze_und.
+TEST(BagelForUnifiedMultimodalTest, GroupedRoutingEqualsTheDefault) {
+  for (bool freeze : {false, true}) {
+    SCOPED_TRACE(freeze ? "freeze_und" : "training both experts");
+    std::vector<at::Tensor> losses, grads;
+    for (bool grouped : {false, true}) {
+      auto model = TinyTrained(2);
+      model->SetFreezeUnd(freeze);
+      model->SetGroupedRouting(grouped);
+      at::Generator gen = at::detail::createCPUGenerator(6);
+      ForwardOutputs out = model->Forward(HandBatch(true, gen));
+      (out.ce.mean() + out.mse.mean(-1).mean()).backward();
+      losses.push_back(at::cat({out.ce.flatten(), out.mse.flatten()}).detach());
+      std::vector<at::Tensor> g;
+      for (const auto& p : model->parameters()) {
+        g.push_back(p.grad().defined() ? p.grad().flatten() : at::zeros({p.numel()}));
+      }
+      grads.push_back(at::cat(g));
+    }
+    EXPECT_TRUE(at::allclose(losses[0], losses[1], 1e-6, 1e-6));
+    EXPECT_TRUE(at::allclose(grads[0], grads[1], 1e-5, 1e-6));
+    EXPECT_GT(grads[1].abs().sum().item<double>(), 0.0);
+  }
 }
 
 TEST(BagelForUnifiedMultimodalTest, BadBatchesAreRefusedNamingTheField) {

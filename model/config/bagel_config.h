@@ -36,6 +36,9 @@ struct LlmConfig {
   bool qk_norm = true;
   LayerModule layer_module = LayerModule::kDense;
   bool freeze_und = false;
+  // Runtime choice, not a file field: MoT hidden states in grouped order between layers
+  // (model/qwen2/token_routing.h). Same values as the default sequence order.
+  bool grouped_routing = false;
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   // Every field of the file, unknown ones included, so exports write them back.

@@ -65,20 +65,22 @@ at::Tensor Qwen2Attention::Forward(const at::Tensor& x, const RopeTables& rope,
     return o_proj->Forward(a.reshape({n, heads_ * head_dim_}));
   }
   TORCH_CHECK(routing != nullptr, "MoT attention needs token routing");
-  Qkv u = Project(x.index_select(0, routing->und), /*gen=*/false);
-  Qkv g = Project(x.index_select(0, routing->gen), /*gen=*/true);
+  // x is in the routing's layout; the attention itself runs in sequence order.
+  Qkv u = Project(routing->Und(x), /*gen=*/false);
+  Qkv g = Project(routing->Gen(x), /*gen=*/true);
   if (routing->freeze_und) {
     u.q = u.q.detach();
     u.k = u.k.detach();
     u.v = u.v.detach();
   }
-  at::Tensor q = routing->Merge(u.q, g.q, n);
-  at::Tensor k = routing->Merge(u.k, g.k, n);
-  at::Tensor v = routing->Merge(u.v, g.v, n);
-  at::Tensor a = PackedAttention(ApplyRotary(q, rope), ApplyRotary(k, rope), v, layout, scale)
-                     .reshape({n, heads_ * head_dim_});
-  at::Tensor ou = o_proj->Forward(a.index_select(0, routing->und));
-  at::Tensor og = o_proj_moe_gen->Forward(a.index_select(0, routing->gen));
+  at::Tensor q = routing->ToSequence(routing->Merge(u.q, g.q, n));
+  at::Tensor k = routing->ToSequence(routing->Merge(u.k, g.k, n));
+  at::Tensor v = routing->ToSequence(routing->Merge(u.v, g.v, n));
+  at::Tensor a = routing->ToGrouped(
+      PackedAttention(ApplyRotary(q, rope), ApplyRotary(k, rope), v, layout, scale)
+          .reshape({n, heads_ * head_dim_}));
+  at::Tensor ou = o_proj->Forward(routing->Und(a));
+  at::Tensor og = o_proj_moe_gen->Forward(routing->Gen(a));
   return routing->Merge(ou, og, n);
 }
 

@@ -31,17 +31,14 @@ at::Tensor Qwen2DecoderLayer::Forward(const at::Tensor& x, const RopeTables& rop
   TORCH_CHECK(routing != nullptr, "MoT decoder layer needs token routing");
   const int64_t n = x.size(0);
   const TokenRouting& r = *routing;
-  at::Tensor normed = r.Merge(input_layernorm->Forward(x.index_select(0, r.und)),
-                              input_layernorm_moe_gen->Forward(x.index_select(0, r.gen)), n);
+  at::Tensor normed =
+      r.Merge(input_layernorm->Forward(r.Und(x)), input_layernorm_moe_gen->Forward(r.Gen(x)), n);
   at::Tensor attn = self_attn->Forward(normed, rope, layout, routing);
-  if (r.freeze_und) {
-    attn = r.Merge(attn.index_select(0, r.und).detach(), attn.index_select(0, r.gen), n);
-  }
+  if (r.freeze_und) attn = r.Merge(r.Und(attn).detach(), r.Gen(attn), n);
   at::Tensor h = x + attn;
-  at::Tensor mu = mlp->Forward(post_attention_layernorm->Forward(h.index_select(0, r.und)));
+  at::Tensor mu = mlp->Forward(post_attention_layernorm->Forward(r.Und(h)));
   if (r.freeze_und) mu = mu.detach();
-  at::Tensor mg =
-      mlp_moe_gen->Forward(post_attention_layernorm_moe_gen->Forward(h.index_select(0, r.gen)));
+  at::Tensor mg = mlp_moe_gen->Forward(post_attention_layernorm_moe_gen->Forward(r.Gen(h)));
   return h + r.Merge(mu, mg, n);
 }
 

@@ -28,10 +28,8 @@ at::Tensor Qwen2Model::Forward(const at::Tensor& seq, const at::Tensor& position
   at::Tensor h = seq;
   if (use_moe_) {
     TORCH_CHECK(routing != nullptr, "a MoT language model needs token routing");
-    if (routing->freeze_und) {
-      h = routing->Merge(h.index_select(0, routing->und).detach(), h.index_select(0, routing->gen),
-                         n);
-    }
+    h = routing->ToGrouped(h);  // the one permutation on entry (grouped layout only)
+    if (routing->freeze_und) h = routing->Merge(routing->Und(h).detach(), routing->Gen(h), n);
   }
   // The layer body owns (shares) what it needs: it may run again in backward (recomputation).
   struct LayerInputs {
@@ -48,10 +46,10 @@ at::Tensor Qwen2Model::Forward(const at::Tensor& seq, const at::Tensor& position
     });
   }
   if (!use_moe_) return norm->Forward(h);
-  at::Tensor hu = norm->Forward(h.index_select(0, routing->und));
+  at::Tensor hu = norm->Forward(routing->Und(h));
   if (routing->freeze_und) hu = hu.detach();
-  at::Tensor hg = norm_moe_gen->Forward(h.index_select(0, routing->gen));
-  return routing->Merge(hu, hg, n);
+  at::Tensor hg = norm_moe_gen->Forward(routing->Gen(h));
+  return routing->ToSequence(routing->Merge(hu, hg, n));  // and the one on exit
 }
 
 Qwen2ForCausalLM::Qwen2ForCausalLM(const LlmConfig& c, const at::TensorOptions& options) {

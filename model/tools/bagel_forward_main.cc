@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   std::string checkpoint, batch, out, stage, device = "cpu", dtype = "fp32", infer;
   std::vector<std::string> grads;
   int threads = 0;
+  bool grouped_routing = false;
   app.add_option("--checkpoint", checkpoint, "HF-layout checkpoint directory")->required();
   app.add_option("--batch", batch, "batch.safetensors")->required();
   app.add_option("--out", out, "output safetensors")->required();
@@ -32,6 +33,8 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", dtype, "fp32 or bf16");
   app.add_option("--threads", threads, "intra-op threads (default: torch's)");
   app.add_option("--infer", infer, "case.json of an inference case");
+  app.add_flag("--grouped-routing", grouped_routing,
+               "MoT routing with one permutation per forward (same result)");
   CLI11_PARSE(app, argc, argv);
   return bagel::RunToolMain("bagel-forward", [&] {
     if (threads > 0) at::set_num_threads(threads);
@@ -41,6 +44,7 @@ int main(int argc, char** argv) {
     options.device = device;
     options.dtype = bagel::ParseDtype(dtype);
     options.infer_case = infer;
+    options.grouped_routing = grouped_routing;
     bagel::io::WriteSafetensors(out, bagel::RunForwardCase(checkpoint, batch, options));
   });
 }

@@ -65,6 +65,7 @@ std::map<std::string, at::Tensor> RunForwardCase(const std::string& checkpoint_d
   auto loaded =
       BagelForUnifiedMultimodal::FromPretrained(checkpoint_dir, stage, options.strict, load);
   BagelForUnifiedMultimodal& model = *loaded.model;
+  model.SetGroupedRouting(options.grouped_routing);
 
   PackedBatch batch = PackedBatchFromTensors(batch_file->ReadAll(), batch_path);
   batch.Validate(model.config().llm.vocab_size);

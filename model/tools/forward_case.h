@@ -23,6 +23,8 @@ struct ForwardCaseOptions {
   std::string device = "cpu";
   at::ScalarType dtype = at::kFloat;
   bool strict = true;
+  // MoT routing in grouped order (BagelForUnifiedMultimodal::SetGroupedRouting).
+  bool grouped_routing = false;
   // case.json of an inference case (--infer): run its task instead of the training forward.
   std::string infer_case;
 };

@@ -120,6 +120,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
   if (spec.model.freeze_llm) freeze(*model->model->language_model);
   if (spec.model.freeze_vit && model->model->vit_model) freeze(*model->model->vit_model);
   model->SetFreezeUnd(spec.model.freeze_und);
+  model->SetGroupedRouting(spec.model.grouped_routing);
 
   fsdp::FsdpOptions fo;
   fo.device = device;
