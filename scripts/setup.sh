@@ -46,4 +46,31 @@ if ! "$TESTENV/bin/python" -c "import grpc, grpc_health, grpc_reflection" 2>/dev
       "grpcio==1.85.*" "grpcio-health-checking==1.85.*" "grpcio-reflection==1.85.*"; } ||
     echo "setup: warning: no test virtualenv; the Python gRPC client checks will be skipped"
 fi
+# Test-only: kubernetes-validate (offline Kubernetes schema validation of deploy/k8s, tests/deploy)
+# in the same test virtualenv; the deploy checks are skipped when it cannot be installed.
+if [[ -x "$TESTENV/bin/python" ]] && ! "$TESTENV/bin/python" -c "import kubernetes_validate" 2>/dev/null; then
+  echo "setup: installing kubernetes-validate into $TESTENV"
+  "$TESTENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==1.37.*" ||
+    echo "setup: warning: no kubernetes-validate; the manifest schema checks will be skipped"
+fi
+# Test-only: promtool (Debian's prometheus 2.42) and kubectl 1.20 (Debian's kubernetes-client,
+# whose kustomize is the old one deploy/k8s must build with), unpacked from their .debs into
+# build/tools/bin rather than installed: no Prometheus service, no clash with another kubectl.
+# 28 MB, a few seconds. The checks that need them are skipped when they cannot be fetched.
+TOOLS="${BAGEL_TOOLS:-$ROOT/build/tools}"
+if [[ ! -x "$TOOLS/bin/promtool" || ! -x "$TOOLS/bin/kubectl" ]]; then
+  echo "setup: unpacking promtool and kubectl 1.20 into $TOOLS/bin"
+  tmp="$(mktemp -d)"
+  chmod 755 "$tmp"
+  as_root=""; [[ $(id -u) -ne 0 ]] && as_root="sudo"
+  if (cd "$tmp" && { apt-get download -q prometheus kubernetes-client >/dev/null 2>&1 ||
+        { $as_root apt-get update -qq && apt-get download -q prometheus kubernetes-client >/dev/null; }; }) &&
+     for d in "$tmp"/*.deb; do dpkg-deb -x "$d" "$tmp/x"; done &&
+     mkdir -p "$TOOLS/bin" && cp "$tmp/x/usr/bin/promtool" "$tmp/x/usr/bin/kubectl" "$TOOLS/bin/"; then
+    :
+  else
+    echo "setup: warning: no promtool/kubectl; the metrics and deploy checks will be skipped"
+  fi
+  rm -rf "$tmp"
+fi
 echo "setup: ok (torch $("$VENV/bin/python" -c "import importlib.metadata as m; print(m.version('torch'))"))"
