@@ -125,6 +125,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
   fsdp::FsdpOptions fo;
   fo.device = device;
   fo.compute_dtype = spec.train.precision == "bf16" ? at::kBFloat16 : at::kFloat;
+  fo.activation_checkpointing = spec.train.activation_checkpointing;
   fo.shard_group_size =
       spec.parallel.sharding == "hybrid" ? static_cast<int>(spec.parallel.shard_group_size) : 0;
   fsdp::FsdpEngine engine(*model, world, fo);
