@@ -1,0 +1,80 @@
+# The data pipeline (issue 5, docs/DATA.md), included from worker/CMakeLists.txt: image decoding
+# and resizing, Parquet, datasets, sharding, the training data stream, bagel-pack and
+# bagel-make-dataset. Image codecs and zlib are linked from their static archives so that
+# bagel-train still needs no Debian shared library on a GPU machine; libzstd (Debian libzstd-dev)
+# is optional.
+function(bagel_find_static var header)
+  cmake_parse_arguments(ARG "" "" "NAMES" ${ARGN})
+  find_library(${var} NAMES ${ARG_NAMES})
+  if(NOT ${var})
+    message(FATAL_ERROR "the data pipeline needs ${ARG_NAMES} (${header}); run scripts/setup.sh")
+  endif()
+endfunction()
+bagel_find_static(BAGEL_JPEG_LIBRARY jpeglib.h NAMES libjpeg.a)
+bagel_find_static(BAGEL_PNG_LIBRARY png.h NAMES libpng16.a libpng.a)
+bagel_find_static(BAGEL_ZLIB_LIBRARY zlib.h NAMES libz.a)
+find_path(BAGEL_ZSTD_INCLUDE_DIR zstd.h)
+find_library(BAGEL_ZSTD_LIBRARY NAMES libzstd.a)
+
+add_library(bagel_image_codec STATIC
+  data/images/image_decode.cc
+  data/images/image_encode.cc
+  data/images/pil_bicubic_resize.cc)
+target_include_directories(bagel_image_codec PUBLIC ${CMAKE_SOURCE_DIR})
+target_link_libraries(bagel_image_codec PRIVATE ${BAGEL_PNG_LIBRARY} ${BAGEL_JPEG_LIBRARY}
+                                                ${BAGEL_ZLIB_LIBRARY} m)
+target_compile_options(bagel_image_codec PRIVATE ${BAGEL_WARNINGS})
+
+add_library(bagel_parquet STATIC
+  data/parquet/decompress.cc
+  data/parquet/parquet_file.cc
+  data/parquet/parquet_writer.cc
+  data/parquet/thrift_compact.cc)
+target_include_directories(bagel_parquet PUBLIC ${CMAKE_SOURCE_DIR})
+target_link_libraries(bagel_parquet PRIVATE ${BAGEL_ZLIB_LIBRARY})
+target_compile_options(bagel_parquet PRIVATE ${BAGEL_WARNINGS})
+if(BAGEL_ZSTD_INCLUDE_DIR AND BAGEL_ZSTD_LIBRARY)
+  target_compile_definitions(bagel_parquet PRIVATE BAGEL_HAVE_ZSTD)
+  target_include_directories(bagel_parquet PRIVATE ${BAGEL_ZSTD_INCLUDE_DIR})
+  target_link_libraries(bagel_parquet PRIVATE ${BAGEL_ZSTD_LIBRARY})
+else()
+  message(STATUS "static libzstd not found: ZSTD-compressed Parquet files are not readable")
+endif()
+
+bagel_torch_library(bagel_datasets
+  SRCS
+    data/images/train_image_transform.cc
+    data/datasets/dataset_catalog.cc
+    data/datasets/group_reader.cc
+    data/datasets/packing_worker.cc
+    data/datasets/sample_builders.cc
+    data/datasets/training_data_stream.cc
+    data/sharding/python_random.cc
+  DEPS bagel_data bagel_image_codec bagel_parquet bagel_tokenizer bagel_config bagel_inference)
+
+bagel_torch_test(data_pipeline_tests
+  SRCS
+    data/images/image_decode_test.cc
+    data/images/pil_bicubic_resize_test.cc
+    data/images/train_image_transform_test.cc
+    data/parquet/parquet_file_test.cc
+    data/sharding/python_random_test.cc
+  DEPS bagel_datasets)
+if(TARGET data_pipeline_tests)
+  target_compile_definitions(data_pipeline_tests PRIVATE
+    BAGEL_DATA_REFERENCE_DIR="${CMAKE_SOURCE_DIR}/tests/data/reference")
+endif()
+
+# bagel-pack, the packer's checking command (../shared/golden/README.md), and its run over every
+# reference case that has a pack/ folder.
+bagel_torch_executable(bagel-pack SRCS data/tools/bagel_pack_main.cc
+  DEPS bagel_data bagel_model_tools CLI11::CLI11)
+if(BAGEL_BUILD_TESTS)
+  foreach(case stage1-vlm stage1-mixed stage2-mixed stage2-t2i stage2-cfgdrop)
+    add_test(NAME cli.bagel_pack.${case}
+      COMMAND ${CMAKE_SOURCE_DIR}/tests/data/run_pack_case.sh
+              ${CMAKE_BINARY_DIR}/bin ${BAGEL_GOLDEN_DIR}/${case}
+              ${CMAKE_BINARY_DIR}/test_out/pack/${case})
+    set_tests_properties(cli.bagel_pack.${case} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
+  endforeach()
+endif()

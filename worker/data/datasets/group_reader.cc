@@ -1,0 +1,260 @@
+#include "worker/data/datasets/group_reader.h"
+
+#include <c10/util/Exception.h>
+
+#include <filesystem>
+
+#include "worker/data/images/image_decode.h"
+#include "worker/data/parquet/parquet_file.h"
+
+namespace bagel::data {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+bool IsJsonl(GroupKind k) { return k == GroupKind::kVlm || k == GroupKind::kText; }
+
+}  // namespace
+
+json WorkUnit::ToJson() const { return json::array({item, row_group, row, one_row ? 1 : 0}); }
+
+WorkUnit WorkUnit::FromJson(const json& j) {
+  TORCH_CHECK(j.is_array() && j.size() == 4,
+              "data state: a work unit must be [item, row_group, "
+              "row, one_row], got ",
+              j.dump());
+  return {j[0].get<int64_t>(), j[1].get<int32_t>(), j[2].get<int64_t>(), j[3].get<int>() != 0};
+}
+
+json ReaderCursor::ToJson() const {
+  json j = {{"pass", pass}, {"unit", unit}, {"row_group", row_group}, {"row", row}};
+  if (units) {
+    json u = json::array();
+    for (const auto& w : *units) u.push_back(w.ToJson());
+    j["units"] = std::move(u);
+  }
+  return j;
+}
+
+ReaderCursor ReaderCursor::FromJson(const json& j) {
+  TORCH_CHECK(j.is_object() && j.contains("pass") && j.contains("unit"),
+              "data state: a reader cursor needs pass and unit, got ", j.dump());
+  ReaderCursor c;
+  c.pass = j.at("pass").get<int64_t>();
+  c.unit = j.at("unit").get<int64_t>();
+  c.row_group = j.value("row_group", 0);
+  c.row = j.value("row", int64_t{0});
+  if (j.contains("units")) {
+    c.units.emplace();
+    for (const auto& u : j["units"]) c.units->push_back(WorkUnit::FromJson(u));
+  }
+  return c;
+}
+
+json SampleRef::ToJson() const { return json::array({group, pass, item, row_group, row}); }
+
+SampleRef SampleRef::FromJson(const json& j) {
+  TORCH_CHECK(j.is_array() && j.size() == 5,
+              "data state: a sample reference must be [group, pass, item, row_group, row], got ",
+              j.dump());
+  return {j[0].get<int>(), j[1].get<int64_t>(), j[2].get<int64_t>(), j[3].get<int32_t>(),
+          j[4].get<int64_t>()};
+}
+
+struct GroupReader::Columns {
+  int32_t file = -1, row_group = -1;
+  parquet::ColumnLevels a, b;
+};
+
+GroupReader::GroupReader(const GroupCatalog& catalog, std::vector<WorkUnit> standard_units,
+                         BuildContext context, uint64_t seed)
+    : catalog_(catalog),
+      standard_units_(std::move(standard_units)),
+      context_(context),
+      seed_(seed) {
+  TORCH_CHECK(!standard_units_.empty(), "data group '", catalog_.name,
+              "': this loader worker has no items to read");
+  cursor_.unit = -1;
+  NextUnit();
+}
+
+GroupReader::~GroupReader() = default;
+
+const std::vector<WorkUnit>& GroupReader::Units() const {
+  return cursor_.units ? *cursor_.units : standard_units_;
+}
+
+void GroupReader::set_cursor(ReaderCursor cursor) {
+  cursor_ = std::move(cursor);
+  // Only a pass read from its start can prove that the group yields nothing.
+  good_in_pass_ = !(cursor_.unit == 0 && cursor_.row == 0);
+}
+
+void GroupReader::NextUnit() {
+  ++cursor_.unit;
+  const auto& units = Units();
+  if (cursor_.unit >= static_cast<int64_t>(units.size())) return;
+  const WorkUnit& u = units[cursor_.unit];
+  cursor_.row_group =
+      catalog_.kind == GroupKind::kEdit ? catalog_.items[u.item].row_group : u.row_group;
+  cursor_.row = u.row;
+}
+
+void GroupReader::NextPass() {
+  if (!cursor_.units && !good_in_pass_) {
+    std::string why;
+    for (const auto& [reason, n] : skipped_in_pass_) {
+      why += (why.empty() ? "" : ", ") + std::to_string(n) + " " + reason;
+    }
+    TORCH_CHECK(false, "data group '", catalog_.name, "' (", catalog_.spec.type,
+                "): a full pass over this worker's ", standard_units_.size(),
+                " items gave no usable sample (skipped: ", why.empty() ? "none" : why,
+                "); check the dataset (docs/DATA.md, bad data)");
+  }
+  cursor_.pass++;
+  cursor_.units.reset();
+  cursor_.unit = -1;
+  good_in_pass_ = false;
+  skipped_in_pass_.clear();
+  NextUnit();
+}
+
+parquet::ParquetFile& GroupReader::File(int32_t file) {
+  auto it = files_.find(file);
+  if (it == files_.end()) {
+    it = files_.emplace(file, parquet::ParquetFile::Open(catalog_.files.at(file))).first;
+  }
+  return *it->second;
+}
+
+const GroupReader::Columns& GroupReader::ColumnsOf(int32_t file, int32_t row_group) {
+  if (columns_ && columns_->file == file && columns_->row_group == row_group) return *columns_;
+  auto c = std::make_unique<Columns>();
+  c->file = file;
+  c->row_group = row_group;
+  parquet::ParquetFile& f = File(file);
+  const bool t2i = catalog_.kind == GroupKind::kT2i;
+  c->a = f.ReadColumn(row_group, t2i ? "image" : "image_list");
+  c->b = f.ReadColumn(row_group, t2i ? "captions" : "instruction_list");
+  columns_ = std::move(c);
+  return *columns_;
+}
+
+std::string GroupReader::Describe(const SampleRef& ref) const {
+  const CatalogItem& item = catalog_.items.at(ref.item);
+  const std::string& file = catalog_.files.at(item.file);
+  if (IsJsonl(catalog_.kind)) return file + ":" + std::to_string(item.line);
+  return file + " row group " + std::to_string(ref.row_group) + " row " + std::to_string(ref.row);
+}
+
+ReadResult GroupReader::Read() {
+  for (;;) {
+    const auto& units = Units();
+    if (cursor_.unit >= static_cast<int64_t>(units.size())) {
+      NextPass();
+      continue;
+    }
+    const WorkUnit u = units[cursor_.unit];
+    SampleRef ref{catalog_.index, cursor_.pass, u.item, cursor_.row_group, cursor_.row};
+    if (IsJsonl(catalog_.kind)) {
+      ref.row_group = 0;
+      ref.row = 0;
+      NextUnit();
+      return Build(ref);
+    }
+    const int32_t file = catalog_.items.at(u.item).file;
+    parquet::ParquetFile* f = nullptr;
+    try {
+      f = &File(file);
+    } catch (const parquet::ParquetError& e) {
+      NextUnit();
+      skipped_in_pass_[kSkipUnreadable]++;
+      return {ref, std::nullopt, kSkipUnreadable, e.what()};
+    }
+    if (cursor_.row_group >= f->num_row_groups()) {
+      NextUnit();
+      continue;
+    }
+    if (cursor_.row >= f->row_group_rows(cursor_.row_group)) {
+      if (catalog_.kind == GroupKind::kEdit || u.one_row) {
+        NextUnit();
+      } else {
+        cursor_.row_group++;
+        cursor_.row = 0;
+      }
+      continue;
+    }
+    if (u.one_row) {
+      NextUnit();
+    } else {
+      cursor_.row++;
+    }
+    return Build(ref);
+  }
+}
+
+ReadResult GroupReader::Rebuild(const SampleRef& ref) { return Build(ref); }
+
+ReadResult GroupReader::Build(const SampleRef& ref) {
+  ReadResult out;
+  out.ref = ref;
+  CounterRng rng(
+      CounterRng::Mix({seed_, static_cast<uint64_t>(ref.group), static_cast<uint64_t>(ref.pass),
+                       static_cast<uint64_t>(ref.item), static_cast<uint64_t>(ref.row_group),
+                       static_cast<uint64_t>(ref.row)}));
+  const CatalogItem& item = catalog_.items.at(ref.item);
+  const std::string what = Describe(ref);
+  auto skip = [&](const std::string& reason, const std::string& message) {
+    out.skip_reason = reason;
+    out.message = what + ": " + message;
+    skipped_in_pass_[reason]++;
+    return out;
+  };
+  try {
+    if (IsJsonl(catalog_.kind)) {
+      json record;
+      try {
+        record = json::parse(catalog_.Line(item));
+      } catch (const json::exception& e) {
+        return skip(kSkipMalformed, std::string("not a JSON object: ") + e.what());
+      }
+      if (catalog_.kind == GroupKind::kText && !record.contains("image")) {
+        out.sample = BuildTextSample(record, context_);
+      } else {
+        const std::string& dir = catalog_.image_dirs.at(item.file);
+        ImageLoader load = [&](const std::string& name) -> RgbImage {
+          const fs::path p = fs::path(dir) / name;  // an absolute name replaces dir (os.path.join)
+          std::error_code ec;
+          if (!fs::exists(p, ec)) {
+            throw SkipSample(kSkipMissingImage, "image " + p.string() + " does not exist");
+          }
+          try {
+            return DecodeImageFile(p.string());
+          } catch (const ImageDecodeError& e) {
+            throw SkipSample(kSkipBadImage, e.what());
+          }
+        };
+        out.sample = BuildVlmSample(record, load, context_);
+      }
+    } else {
+      const Columns& c = ColumnsOf(item.file, ref.row_group);
+      const size_t row = static_cast<size_t>(ref.row);
+      if (catalog_.kind == GroupKind::kT2i) {
+        out.sample = BuildT2iSample(c.a.Scalar(row), c.b.Scalar(row), what, rng, context_);
+      } else {
+        out.sample = BuildEditSample(c.a.List(row), c.b.ListOfLists(row), what, rng, context_);
+      }
+    }
+  } catch (const SkipSample& e) {
+    return skip(e.reason(), e.what());
+  } catch (const parquet::ParquetError& e) {
+    return skip(kSkipUnreadable, e.what());
+  } catch (const c10::Error& e) {
+    return skip(kSkipMalformed, e.what_without_backtrace());
+  }
+  good_in_pass_ = true;
+  return out;
+}
+
+}  // namespace bagel::data

@@ -1,0 +1,31 @@
+// Where the data pipeline's tests find their reference data (tests/data/reference, written by
+// tests/data/make_data_references.py with Pillow, CPython's random and pyarrow), and a helper
+// to read a file whole.
+#pragma once
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace bagel::data::testing {
+
+inline std::string ReferenceDir() {
+#ifdef BAGEL_DATA_REFERENCE_DIR
+  return BAGEL_DATA_REFERENCE_DIR;
+#else
+  return "tests/data/reference";
+#endif
+}
+
+inline std::string ReferencePath(const std::string& name) { return ReferenceDir() + "/" + name; }
+
+inline std::string ReadFileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace bagel::data::testing
