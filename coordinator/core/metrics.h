@@ -1,5 +1,5 @@
 // The control plane's hooks for metrics (coordinator/metrics implements them with prometheus-cpp;
-// docs/CONTROL_PLANE.md, Metrics). The control plane calls these under its lock: implementations
+// docs/METRICS.md). The control plane calls these under its lock: implementations
 // must be cheap and never block, and must not call back into the control plane. State that is
 // better read than counted (jobs and workers by state, per-job training values) is not pushed
 // through these hooks: the exporter reads it at scrape time (ControlPlane::SnapshotForMetrics).

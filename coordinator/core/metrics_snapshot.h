@@ -1,7 +1,7 @@
 // What the metrics exporter reads from the control plane at scrape time
 // (ControlPlane::SnapshotForMetrics): job counts by state, the unfinished jobs with their
 // progress and newest checkpoint, and the workers. Per-job series exist only for unfinished jobs,
-// so their number stays bounded by what is queued or running (docs/CONTROL_PLANE.md, Metrics).
+// so their number stays bounded by what is queued or running (docs/METRICS.md).
 #pragma once
 
 #include <cstdint>

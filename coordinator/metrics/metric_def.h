@@ -1,7 +1,7 @@
 // One exported metric family described once: its name, type, help text and label names. The
 // exporters build their families from these descriptions, and `--metric-catalogue` prints them,
 // so the tests can check a scrape, the dashboard and the alert rules against what the code
-// exports (docs/CONTROL_PLANE.md, Metrics).
+// exports (docs/METRICS.md).
 #pragma once
 
 #include <iosfwd>
