@@ -54,16 +54,28 @@ bagel_torch_library(bagel_datasets
 
 bagel_torch_test(data_pipeline_tests
   SRCS
+    data/datasets/packing_layout_test.cc
+    data/datasets/sample_builders_test.cc
+    data/datasets/training_data_stream_test.cc
     data/images/image_decode_test.cc
     data/images/pil_bicubic_resize_test.cc
     data/images/train_image_transform_test.cc
     data/parquet/parquet_file_test.cc
     data/sharding/python_random_test.cc
-  DEPS bagel_datasets)
+  DEPS bagel_datasets bagel_dataset_generator)
 if(TARGET data_pipeline_tests)
   target_compile_definitions(data_pipeline_tests PRIVATE
     BAGEL_DATA_REFERENCE_DIR="${CMAKE_SOURCE_DIR}/tests/data/reference")
 endif()
+
+# Small datasets in the official formats for the tests and the demo.
+add_library(bagel_dataset_generator STATIC data/datasets/dataset_generator.cc)
+target_link_libraries(bagel_dataset_generator PUBLIC bagel_image_codec bagel_parquet
+                                                     nlohmann_json::nlohmann_json)
+target_compile_options(bagel_dataset_generator PRIVATE ${BAGEL_WARNINGS})
+add_executable(bagel-make-dataset data/tools/bagel_make_dataset_main.cc)
+target_link_libraries(bagel-make-dataset PRIVATE bagel_dataset_generator CLI11::CLI11)
+target_compile_options(bagel-make-dataset PRIVATE ${BAGEL_WARNINGS})
 
 # bagel-pack, the packer's checking command (../shared/golden/README.md), and its run over every
 # reference case that has a pack/ folder.

@@ -209,7 +209,9 @@ PreparedSample BuildVlmSample(const json& record, const ImageLoader& load,
     images.push_back((*ctx.vit_transform)(r, static_cast<int>(raw.size())));
     image_tokens += ImageTokens(images.back(), ctx.vit_transform->stride());
   }
-  return FromElements(ChangeFormat(record, images.size()), std::move(images), image_tokens, ctx);
+  // The elements first: an argument list may move `images` before reading its size.
+  const std::vector<Element> elements = ChangeFormat(record, images.size());
+  return FromElements(elements, std::move(images), image_tokens, ctx);
 }
 
 PreparedSample BuildTextSample(const json& record, const BuildContext& ctx) {

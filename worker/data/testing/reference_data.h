@@ -3,6 +3,7 @@
 // to read a file whole.
 #pragma once
 
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -26,6 +27,16 @@ inline std::string ReadFileBytes(const std::string& path) {
   std::ostringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+}  // namespace bagel::data::testing
+
+namespace bagel::data::testing {
+
+// The real Qwen2 vocabulary of the reference cases (../shared/golden/tokenizer).
+inline std::string GoldenTokenizerDir() {
+  const char* env = std::getenv("BAGEL_GOLDEN_DIR");
+  return std::string(env != nullptr ? env : "../shared/golden") + "/tokenizer";
 }
 
 }  // namespace bagel::data::testing
