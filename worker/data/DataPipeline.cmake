@@ -90,3 +90,13 @@ if(BAGEL_BUILD_TESTS)
     set_tests_properties(cli.bagel_pack.${case} PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 120)
   endforeach()
 endif()
+
+# The trainer reads datasets through the training data stream (worker/trainer/train_job.cc).
+target_link_libraries(bagel_sharded_trainer PUBLIC bagel_datasets)
+if(BAGEL_BUILD_TESTS)
+  add_test(NAME cli.bagel_train.datasets
+    COMMAND ${CMAKE_SOURCE_DIR}/tests/data/trainer_datasets_test.sh ${CMAKE_BINARY_DIR}/bin
+            ${CMAKE_BINARY_DIR}/test_out/trainer_datasets ${BAGEL_GOLDEN_DIR}/tokenizer)
+  set_tests_properties(cli.bagel_train.datasets PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 600 ENVIRONMENT "OMP_NUM_THREADS=1")
+endif()

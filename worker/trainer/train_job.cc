@@ -20,6 +20,7 @@
 #include "model/vae/flux_vae.h"
 #include "worker/checkpoint/checkpoint_store.h"
 #include "worker/checkpoint/sha256.h"
+#include "worker/data/datasets/training_data_stream.h"
 #include "worker/data/demo_data.h"
 #include "worker/dist/communicator.h"
 #include "worker/fsdp/fsdp_engine.h"
@@ -76,6 +77,17 @@ void SetStateHex(at::Generator& gen, const std::string& hex) {
   for (size_t i = 0; i + 1 < hex.size(); i += 2)
     p[i / 2] = static_cast<uint8_t>(nibble(hex[i]) << 4 | nibble(hex[i + 1]));
   gen.set_state(s);
+}
+
+// Every saved rank's data stream state (train_state.json "ranks"[r]["data_state"]).
+std::vector<nlohmann::json> SavedDataStates(const nlohmann::json& ranks) {
+  std::vector<nlohmann::json> out;
+  for (const auto& r : ranks) {
+    TORCH_CHECK(r.contains("data_state"),
+                "checkpoint: a rank has no data_state (saved without datasets?)");
+    out.push_back(nlohmann::json::parse(r.at("data_state").get<std::string>()));
+  }
+  return out;
 }
 
 double MemoryBytes(const at::Device& device) {
@@ -145,10 +157,6 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
     vae = vae::FluxVae::Load(spec.model.vae, at::TensorOptions().dtype(at::kFloat).device(device));
 
   // --- data --------------------------------------------------------------------------------
-  for (size_t i = 0; i < spec.data.groups.size(); ++i) {
-    TORCH_CHECK(spec.data.groups[i].type == "demo", "data.groups[", i, "].type '",
-                spec.data.groups[i].type, "': this trainer reads generated demo data only so far");
-  }
   // Stage 2 evaluation samples images from eval.prompts, encoded once here so that a prompt the
   // model cannot read fails the job before training starts.
   std::optional<EvalSampleOptions> eval_samples;
@@ -179,6 +187,22 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
   data_options.rank = env.rank;
   data_options.world_size = env.world_size;
   data::DemoData data(data_options, packer, tokens);
+  // Datasets named in the spec (docs/DATA.md) replace the generated data.
+  std::unique_ptr<data::TrainingDataStream> stream;
+  if (data::TrainingDataStream::NamesDatasets(spec.data)) {
+    data::DataStreamOptions so;
+    so.data = spec.data;
+    so.tokenizer_dir = !spec.data.tokenizer.empty() ? spec.data.tokenizer
+                       : from_preset                ? ""
+                                                    : spec.model.init_from.path;
+    so.packer = packer;
+    so.vocab_size = config.llm.vocab_size;
+    so.rank = env.rank;
+    so.world_size = env.world_size;
+    so.seed = spec.train.seed;
+    so.log = [&progress](const std::string& line) { progress.Log(line); };
+    stream = std::make_unique<data::TrainingDataStream>(std::move(so));
+  }
 
   // --- the step and its state ---------------------------------------------------------------
   StepHyper hyper;
@@ -238,6 +262,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
     if (saved_world == env.world_size) {
       const auto& me = ranks.at(env.rank);
       data.set_position(std::stoll(me.at("data_position").get<std::string>()));
+      if (stream) stream->Restore(SavedDataStates(ranks));
       SetStateHex(noise_gen, me.at("noise_rng").get<std::string>());
       SetStateHex(vae_gen, me.at("vae_rng").get<std::string>());
     } else {
@@ -249,6 +274,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
             std::min<int64_t>(min_position, std::stoll(r.at("data_position").get<std::string>()));
       const int64_t global = min_position * saved_world;
       data.set_position((global + env.world_size - 1) / env.world_size);
+      if (stream) stream->Restore(SavedDataStates(ranks));  // the reshard rule of DATA.md
       noise_gen = MakeGenerator(device, rank_seed + 7919 * static_cast<uint64_t>(saved_step));
       vae_gen =
           MakeGenerator(device, rank_seed + 1000003 + 7919 * static_cast<uint64_t>(saved_step));
@@ -269,6 +295,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
     std::map<std::string, std::string> meta = {{"data_position", std::to_string(data.position())},
                                                {"noise_rng", StateHex(noise_gen)},
                                                {"vae_rng", StateHex(vae_gen)}};
+    if (stream) meta["data_state"] = stream->State().dump();
     nlohmann::json state = {{"job_id", o.job_id},
                             {"attempt", o.attempt},
                             {"stage", stage},
@@ -297,7 +324,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
   // --- the loop ----------------------------------------------------------------------------
   const at::ScalarType dtype = fo.compute_dtype;
   auto next_batch = [&]() {
-    data::PackedSequence packed = data.Next();
+    data::PackedSequence packed = stream ? stream->Next().packed : data.Next();
     PackedBatch b = packed.batch.To(device, dtype);
     if (vae && packed.padded_images.defined()) {
       at::NoGradGuard no_grad;
@@ -334,20 +361,26 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
                              ? BagelMfuFlops(config, r.global_tokens, r.sum_sample_len_sq) /
                                    seconds / (kGpuBf16PeakFlops * env.world_size)
                              : 0.0;
-      progress.Step({{"event", "step"},
-                     {"step", r.step},
-                     {"total_steps", spec.train.steps},
-                     {"ce", ce},
-                     {"mse", mse},
-                     {"lr", r.lr},
-                     {"grad_norm", r.grad_norm},
-                     {"tokens", r.global_tokens},
-                     {"tokens_per_s", r.global_tokens / seconds},
-                     {"step_time_s", seconds},
-                     {"mfu", mfu},
-                     {"mem_bytes", MemoryBytes(device)},
-                     {"ce_tokens", r.global_ce_tokens},
-                     {"mse_tokens", r.global_mse_tokens}});
+      nlohmann::json event = {{"event", "step"},
+                              {"step", r.step},
+                              {"total_steps", spec.train.steps},
+                              {"ce", ce},
+                              {"mse", mse},
+                              {"lr", r.lr},
+                              {"grad_norm", r.grad_norm},
+                              {"tokens", r.global_tokens},
+                              {"tokens_per_s", r.global_tokens / seconds},
+                              {"step_time_s", seconds},
+                              {"mfu", mfu},
+                              {"mem_bytes", MemoryBytes(device)},
+                              {"ce_tokens", r.global_ce_tokens},
+                              {"mse_tokens", r.global_mse_tokens}};
+      if (stream) {
+        const data::DataStats ds = stream->Stats();
+        event["data_skipped"] = ds.total_skipped();
+        event["data_skipped_by_reason"] = ds.skipped;
+      }
+      progress.Step(event);
     }
     if (r.step % spec.checkpoint.every_steps == 0 || r.step == spec.train.steps)
       write_checkpoint(r.step);
