@@ -12,7 +12,7 @@ APT_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libyaml-cpp-dev prometheus-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libgloo-dev libpcre2-dev libutf8proc-dev
-  libjpeg-dev libpng-dev libstb-dev zlib1g-dev
+  libjpeg-dev libpng-dev libstb-dev zlib1g-dev libzstd-dev
 )
 
 missing=()

@@ -150,6 +150,7 @@ t2i = pa.table({
     "extra": pa.array(list(range(6)), pa.int64()),
 })
 pq.write_table(t2i, os.path.join(out, "t2i_snappy.parquet"), row_group_size=4, compression="snappy")
+pq.write_table(t2i, os.path.join(out, "t2i_zstd.parquet"), row_group_size=4, compression="zstd")
 pq.write_table(t2i, os.path.join(out, "t2i_gzip_v2.parquet"), row_group_size=3, compression="gzip",
                data_page_version="2.0", use_dictionary=False)
 edit = pa.table({
