@@ -100,3 +100,7 @@ if(BAGEL_BUILD_TESTS)
   set_tests_properties(cli.bagel_train.datasets PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 600 ENVIRONMENT "OMP_NUM_THREADS=1")
 endif()
+
+# Throughput of the data stream (docs/DATA.md, "Throughput").
+bagel_torch_executable(bagel-data-bench SRCS data/tools/bagel_data_bench_main.cc
+  DEPS bagel_datasets bagel_dataset_generator CLI11::CLI11)

@@ -205,6 +205,25 @@ TrainingDataStream::TrainingDataStream(DataStreamOptions options)
                 " ranks x ", m.num_workers, " loader workers = ", consumers,
                 " one (the official sharding is by file / line); add data, raise num_used_data "
                 "(files repeat to it) or lower data.loader_threads");
+    // The largest image a transform can give must have position ids the model can embed.
+    auto sides = [](const config::TransformSpec& t) {
+      return (t.max_size + t.stride - 1) / t.stride * t.stride;
+    };
+    const PackerConfig& pc = m.options.packer;
+    const bool uses_vae = c.kind == GroupKind::kT2i || c.kind == GroupKind::kEdit;
+    const bool uses_vit = c.kind == GroupKind::kVlm || c.kind == GroupKind::kEdit;
+    TORCH_CHECK(!uses_vae || sides(d.groups[g].vae_transform) <=
+                                 pc.max_latent_size * pc.vae_image_downsample,
+                "data.groups[", g, "] (", c.name, ").vae_transform.max_size ",
+                d.groups[g].vae_transform.max_size, " gives latents larger than the model's ",
+                "max_latent_size ", pc.max_latent_size, " (at most ",
+                pc.max_latent_size * pc.vae_image_downsample, " pixels a side)");
+    TORCH_CHECK(!uses_vit || sides(d.groups[g].vit_transform) <=
+                                 pc.max_num_patch_per_side * pc.vit_patch_size,
+                "data.groups[", g, "] (", c.name, ").vit_transform.max_size ",
+                d.groups[g].vit_transform.max_size, " gives more than the ViT's ",
+                pc.max_num_patch_per_side, " patches a side (at most ",
+                pc.max_num_patch_per_side * pc.vit_patch_size, " pixels)");
     m.transforms.push_back(
         std::make_unique<TrainImageTransform>(RuleOf(d.groups[g].vit_transform)));
     m.transforms.push_back(

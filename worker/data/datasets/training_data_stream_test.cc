@@ -302,6 +302,16 @@ TEST_F(StreamTest, TooFewFilesForRanksAndWorkersIsAClearError) {
     EXPECT_NE(m.find("data.groups[0] (t2i)"), std::string::npos) << m;
     EXPECT_NE(m.find("6 files"), std::string::npos) << m;
   }
+  config::DataGroupSpec big = Group(*good_, "t2i");
+  big.vae_transform = {1024, 512, 16, 1 << 24};  // the default packer's max_latent_size is 32
+  try {
+    TrainingDataStream s(Options({big}, 0, 1, 0));
+    FAIL() << "no error";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("vae_transform.max_size 1024"),
+              std::string::npos)
+        << e.what_without_backtrace();
+  }
   config::DataGroupSpec missing = Group(*good_, "text");
   missing.paths = {"/nonexistent/train.jsonl"};
   EXPECT_THROW(TrainingDataStream(Options({missing}, 0, 1, 0)), c10::Error);
