@@ -54,7 +54,12 @@ bagel_torch_library(bagel_datasets
 
 bagel_torch_test(data_pipeline_tests
   SRCS
+    data/datasets/counter_rng_test.cc
+    data/datasets/dataset_catalog_test.cc
+    data/datasets/dataset_generator_test.cc
+    data/datasets/group_reader_test.cc
     data/datasets/packing_layout_test.cc
+    data/datasets/packing_worker_test.cc
     data/datasets/sample_builders_test.cc
     data/datasets/training_data_stream_test.cc
     data/images/image_decode_test.cc

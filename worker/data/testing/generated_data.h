@@ -1,0 +1,50 @@
+// Shared fixtures of the data pipeline's tests: the real tokenizer (loaded once) and small
+// generated datasets (bagel-make-dataset's generator, written once per test binary into a
+// temporary folder that is removed at exit).
+#pragma once
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "worker/data/datasets/dataset_generator.h"
+#include "worker/data/testing/reference_data.h"
+#include "worker/data/tokenizer/qwen2_tokenizer.h"
+
+namespace bagel::data::testing {
+
+inline const tokenizer::Qwen2Tokenizer& SharedTokenizer() {
+  static const tokenizer::Qwen2Tokenizer tok =
+      tokenizer::Qwen2Tokenizer::FromDirectory(GoldenTokenizerDir());
+  return tok;
+}
+
+class GeneratedData {
+ public:
+  // bad: with one record of each kind of bad data.
+  static const GeneratedDataset& Get(bool bad) {
+    static GeneratedData data;
+    return bad ? data.bad_ : data.good_;
+  }
+
+ private:
+  GeneratedData() {
+    root_ = std::filesystem::temp_directory_path() /
+            ("bagel_generated_data_" + std::to_string(getpid()));
+    DatasetGeneratorOptions o;
+    o.out_dir = (root_ / "good").string();
+    good_ = GenerateDatasets(o);
+    o.out_dir = (root_ / "bad").string();
+    o.bad_data = true;
+    bad_ = GenerateDatasets(o);
+  }
+  ~GeneratedData() {
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+  std::filesystem::path root_;
+  GeneratedDataset good_, bad_;
+};
+
+}  // namespace bagel::data::testing
