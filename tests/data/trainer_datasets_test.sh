@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bagel-train fed from datasets in the official formats (docs/DATA.md), 2 local CPU ranks:
 #   1. a Stage 2 run over generated VLM, text, T2I and edit datasets with bad records trains,
-#      reports the skipped records in its step events and logs them with file and line;
+#      reports the skipped records in its step events, logs them with file and line, and
+#      evaluates on eval.dataset;
 #   2. a resume from its step-3 checkpoint gives exactly the losses of the uninterrupted run;
 #   3. a resume on 1 rank (another world size) reshards the data state and finishes.
 # Usage: trainer_datasets_test.sh BIN_DIR WORK_DIR TOKENIZER_DIR
@@ -37,6 +38,7 @@ data:
 train: {steps: 6, lr: 1.0e-3, warmup_steps: 1, ema_decay: 0.9, precision: fp32, log_every: 1}
 parallel: {workers: 1, gpus_per_worker: 0}
 checkpoint: {every_steps: 3, keep_last: 3, export_hf: false}
+eval: {every_steps: 3, max_batches: 2, dataset: {name: val, type: text, paths: [$PWD/ds/text/train.jsonl]}}
 YAML
 loss_at() {
   local line
@@ -50,6 +52,7 @@ run ref > ref.jsonl 2> ref.log || fail "run failed: $(tail -5 ref.log)"
 grep -q '"step":6,' ref.jsonl || fail "did not reach step 6"
 grep '"step":6,' ref.jsonl | grep -q '"data_skipped":[1-9]' || fail "no skipped records reported: $(grep '"step":6,' ref.jsonl)"
 grep -q "train.jsonl:[0-9]" ref.log || fail "skipped records not logged with file and line"
+grep '"event":"eval"' ref.jsonl | grep -q '"val_ce"' || fail "no validation loss from eval.dataset"
 echo "ok: trained from datasets; skipped $(grep '"step":6,' ref.jsonl | grep -o '"data_skipped_by_reason":{[^}]*}')"
 
 # 2. Resume from step 3: exactly the uninterrupted losses.

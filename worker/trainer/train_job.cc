@@ -187,11 +187,14 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
   data_options.rank = env.rank;
   data_options.world_size = env.world_size;
   data::DemoData data(data_options, packer, tokens);
-  // Datasets named in the spec (docs/DATA.md) replace the generated data.
-  std::unique_ptr<data::TrainingDataStream> stream;
-  if (data::TrainingDataStream::NamesDatasets(spec.data)) {
+  // Datasets named in the spec (docs/DATA.md) replace the generated data; eval.dataset, when
+  // it names one, is read the same way (one loader thread, the same batches at every eval).
+  auto make_stream = [&](std::vector<config::DataGroupSpec> groups, uint64_t seed,
+                         int64_t loader_threads) {
     data::DataStreamOptions so;
     so.data = spec.data;
+    so.data.groups = std::move(groups);
+    so.data.loader_threads = loader_threads;
     so.tokenizer_dir = !spec.data.tokenizer.empty() ? spec.data.tokenizer
                        : from_preset                ? ""
                                                     : spec.model.init_from.path;
@@ -199,10 +202,14 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
     so.vocab_size = config.llm.vocab_size;
     so.rank = env.rank;
     so.world_size = env.world_size;
-    so.seed = spec.train.seed;
+    so.seed = seed;
     so.log = [&progress](const std::string& line) { progress.Log(line); };
-    stream = std::make_unique<data::TrainingDataStream>(std::move(so));
-  }
+    return std::make_unique<data::TrainingDataStream>(std::move(so));
+  };
+  std::unique_ptr<data::TrainingDataStream> stream;
+  if (data::TrainingDataStream::NamesDatasets(spec.data))
+    stream = make_stream(spec.data.groups, spec.train.seed, spec.data.loader_threads);
+  const bool eval_datasets = spec.eval.dataset && spec.eval.dataset->type != "demo";
 
   // --- the step and its state ---------------------------------------------------------------
   StepHyper hyper;
@@ -388,9 +395,11 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
       data::DemoDataOptions val_options = data_options;
       val_options.seed = data_options.seed + 999;
       data::DemoData val(val_options, packer, tokens);
+      auto val_stream =
+          eval_datasets ? make_stream({*spec.eval.dataset}, spec.train.seed + 999, 0) : nullptr;
       std::vector<PackedBatch> batches;
       for (int64_t b = 0; b < spec.eval.max_batches; ++b) {
-        data::PackedSequence packed = val.Next();
+        data::PackedSequence packed = val_stream ? val_stream->Next().packed : val.Next();
         PackedBatch vb = packed.batch.To(device, dtype);
         if (vae && packed.padded_images.defined()) {
           at::NoGradGuard no_grad;
