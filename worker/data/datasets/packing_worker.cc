@@ -13,6 +13,33 @@ std::string Hex(uint64_t v) {
   return buf;
 }
 
+// Why the packer would refuse `s` part-way through (leaving a half-added sample), or "".
+std::string PackerMismatch(const Sample& s, const PackerConfig& c) {
+  size_t texts = 0, images = 0;
+  for (const PlanItem& item : s.plan) {
+    if (item.special_token_loss && !item.special_token_label) {
+      return "special_token_loss without special_token_label";
+    }
+    if (item.type == PlanItemType::kText) {
+      ++texts;
+      continue;
+    }
+    if (images >= s.images.size()) return "more image items than images";
+    const at::Tensor& im = s.images[images++];
+    if (im.dim() != 3 || im.size(0) != 3) return "an image is not [3, H, W]";
+    const bool vit = item.type == PlanItemType::kVitImage;
+    const int64_t d = vit ? c.vit_patch_size : c.vae_image_downsample;
+    const int64_t most = vit ? c.max_num_patch_per_side : c.max_latent_size;
+    if (im.size(1) % d != 0 || im.size(2) % d != 0 || im.size(1) / d > most ||
+        im.size(2) / d > most) {
+      return "a " + std::string(vit ? "ViT" : "VAE") + " image of " + std::to_string(im.size(1)) +
+             "x" + std::to_string(im.size(2)) + " does not fit the model's patch grid";
+    }
+  }
+  if (texts > s.text_ids.size()) return "more text items than texts";
+  return "";
+}
+
 }  // namespace
 
 PackingWorker::PackingWorker(std::vector<std::unique_ptr<GroupReader>> readers,
@@ -69,6 +96,11 @@ WorkerBatch PackingWorker::Next() {
          out.stats);
   };
   auto add = [&](const Buffered& s) {
+    const std::string mismatch = PackerMismatch(s.sample.sample, packer_config_);
+    if (!mismatch.empty()) {
+      Skip(kSkipMalformed, readers_[s.ref.group]->Describe(s.ref) + ": " + mismatch, out.stats);
+      return;
+    }
     try {
       packer.Add(s.sample.sample, random);
     } catch (const c10::Error& e) {
