@@ -76,6 +76,18 @@ void PackingWorker::Skip(const std::string& reason, const std::string& message, 
 }
 
 std::optional<PackingWorker::Buffered> PackingWorker::Pull(size_t g, DataStats& stats) {
+  // Records keep coming but none can be packed (every one too long, say): a clear error, not a
+  // silent hang.
+  if (++fruitless_ > kMaxFruitlessReads) {
+    std::string why;
+    for (const auto& [reason, n] : stats.skipped) {
+      why += (why.empty() ? "" : ", ") + std::to_string(n) + " " + reason;
+    }
+    TORCH_CHECK(false, "data: ", kMaxFruitlessReads,
+                " records read in a row without one that could be packed (this sequence: ",
+                why.empty() ? "none skipped" : why,
+                "); check max_num_tokens_per_sample and the datasets (docs/DATA.md)");
+  }
   ReadResult r = readers_[g]->Read();
   if (!r.sample) {
     Skip(r.skip_reason, r.message, stats);
@@ -110,6 +122,7 @@ WorkerBatch PackingWorker::Next() {
     }
     out.samples.push_back(s.ref);
     out.stats.samples++;
+    fruitless_ = 0;
   };
   for (;;) {
     if (packer.num_tokens() == 0) {

@@ -43,6 +43,9 @@ struct WorkerBatch {
 
 class PackingWorker {
  public:
+  // Records read in a row without one being packed before Next() gives up with an error.
+  static constexpr int64_t kMaxFruitlessReads = 20000;
+
   // One reader, weight and mandatory flag per group (weights > 0).
   PackingWorker(std::vector<std::unique_ptr<GroupReader>> readers, std::vector<double> weights,
                 std::vector<bool> mandatory, PackingBudget budget, PackerConfig packer,
@@ -74,6 +77,7 @@ class PackingWorker {
   DataLog log_;
   std::deque<Buffered> buffer_;
   std::map<std::string, int64_t> logged_;
+  int64_t fruitless_ = 0;  // records read since one was packed
 };
 
 }  // namespace bagel::data

@@ -79,6 +79,19 @@ TEST_F(PackingWorkerTest, OverLongSamplesAreSkippedCountedAndLogged) {
   EXPECT_NE(logs_[0].find("max_num_tokens_per_sample 22"), std::string::npos) << logs_[0];
 }
 
+// A dataset whose every sample is too long is an error naming the reason, not a hang.
+TEST_F(PackingWorkerTest, NothingPackableIsAnErrorNotAHang) {
+  AddGroup("text");
+  auto w = Make({1}, {true}, {40, 60, 3, 20, 4});
+  try {
+    w->Next();
+    FAIL() << "no error";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("too_long"), std::string::npos)
+        << e.what_without_backtrace();
+  }
+}
+
 // The buffer: samples that do not fit wait; the state (rng, cursors, buffered samples) restores
 // a worker that continues exactly.
 TEST_F(PackingWorkerTest, StateRestoresBufferAndContinuesExactly) {
