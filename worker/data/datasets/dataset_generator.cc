@@ -1,6 +1,7 @@
 #include "worker/data/datasets/dataset_generator.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -30,11 +31,26 @@ constexpr Color kColors[] = {{"red", 220, 30, 30},     {"green", 30, 180, 60},
 constexpr const char* kShapes[] = {"square", "circle"};
 constexpr const char* kPlaces[] = {"on the left", "in the middle", "on the right"};
 
+// The photographs fetch_photos.sh gathers (scikit-image's sample data) and what they show.
+constexpr std::pair<const char*, const char*> kPhotoSubjects[] = {
+    {"astronaut", "an astronaut"},
+    {"chelsea", "a cat"},
+    {"coffee", "a cup of coffee"},
+    {"motorcycle_left", "a motorcycle"},
+    {"rocket", "a rocket"}};
+
+struct Photo {
+  RgbImage pixels;
+  std::string subject;
+};
+
 struct Scene {
   int color = 0, background = 0, shape = 0, place = 0;
+  const Photo* photo = nullptr;  // drawn over a crop of this photograph
   std::string Caption() const {
     return std::string("a ") + kColors[color].name + " " + kShapes[shape] + " " + kPlaces[place] +
-           " on a " + kColors[background].name + " background";
+           (photo ? " over a photograph of " + photo->subject
+                  : std::string(" on a ") + kColors[background].name + " background");
   }
 };
 
@@ -42,12 +58,27 @@ class Generator {
  public:
   explicit Generator(const DatasetGeneratorOptions& o) : o_(o), rng_(o.seed) {
     if (!o.photos_dir.empty()) {
+      // The known photographs when the folder has them (a scikit-image data folder also holds
+      // test patterns), else every picture in it.
+      std::vector<fs::path> files, known;
       for (const auto& e : fs::directory_iterator(o.photos_dir)) {
         const std::string ext = e.path().extension().string();
-        if (ext == ".jpg" || ext == ".jpeg" || ext == ".png") photos_.push_back(e.path().string());
+        if (ext != ".jpg" && ext != ".jpeg" && ext != ".png") continue;
+        files.push_back(e.path());
+        for (const auto& [stem, subject] : kPhotoSubjects) {
+          if (e.path().stem() == stem) known.push_back(e.path());
+        }
       }
-      std::sort(photos_.begin(), photos_.end());
-      if (photos_.empty()) throw std::runtime_error(o.photos_dir + ": no *.jpg or *.png photo");
+      std::vector<fs::path>& use = known.empty() ? files : known;
+      std::sort(use.begin(), use.end());
+      if (use.empty()) throw std::runtime_error(o.photos_dir + ": no *.jpg or *.png photo");
+      for (const fs::path& f : use) {
+        std::string subject = "a " + f.stem().string();
+        for (const auto& [stem, s] : kPhotoSubjects) {
+          if (f.stem() == stem) subject = s;
+        }
+        photos_.push_back({DecodeImageFile(f.string()), subject});
+      }
     }
   }
 
@@ -63,16 +94,27 @@ class Generator {
     } while (s.background == s.color);
     s.shape = static_cast<int>(Uniform(0, 1));
     s.place = static_cast<int>(Uniform(0, 2));
+    if (!photos_.empty()) s.photo = &photos_[Uniform(0, static_cast<int64_t>(photos_.size()) - 1)];
     return s;
   }
 
   RgbImage Draw(const Scene& s) {
     const int64_t h = Uniform(o_.min_side, o_.max_side), w = Uniform(o_.min_side, o_.max_side);
     RgbImage img(h, w);
-    if (!photos_.empty()) {
-      // A photograph, scaled to the size, with the scene's shape drawn on it.
-      const RgbImage photo = DecodeImageFile(photos_[Uniform(0, photos_.size() - 1)]);
-      img = ResizeBicubicLikePil(photo, h, w);
+    if (s.photo) {
+      // A random crop of the photograph with the picture's aspect, scaled to its size.
+      const RgbImage& p = s.photo->pixels;
+      const double fit =
+          std::min(static_cast<double>(p.height) / h, static_cast<double>(p.width) / w);
+      const double scale = fit * (0.5 + 0.5 * Uniform(0, 1000) / 1000.0);
+      const int64_t ch = std::max<int64_t>(1, static_cast<int64_t>(h * scale));
+      const int64_t cw = std::max<int64_t>(1, static_cast<int64_t>(w * scale));
+      const int64_t y0 = Uniform(0, p.height - ch), x0 = Uniform(0, p.width - cw);
+      RgbImage crop(ch, cw);
+      for (int64_t y = 0; y < ch; ++y) {
+        std::copy_n(p.row(y0 + y) + 3 * x0, 3 * cw, crop.row(y));
+      }
+      img = ResizeBicubicLikePil(crop, h, w);
     }
     const Color& fg = kColors[s.color];
     const Color& bg = kColors[s.background];
@@ -89,7 +131,7 @@ class Generator {
           row[3 * x] = Clip(fg.r + noise);
           row[3 * x + 1] = Clip(fg.g + noise);
           row[3 * x + 2] = Clip(fg.b + noise);
-        } else if (photos_.empty()) {
+        } else if (!s.photo) {
           row[3 * x] = Clip(bg.r + noise);
           row[3 * x + 1] = Clip(bg.g + noise);
           row[3 * x + 2] = Clip(bg.b + noise);
@@ -108,7 +150,7 @@ class Generator {
 
   const DatasetGeneratorOptions& o_;
   std::mt19937_64 rng_;
-  std::vector<std::string> photos_;
+  std::vector<Photo> photos_;
 };
 
 void WriteFile(const fs::path& path, const std::string& bytes) {
@@ -122,6 +164,23 @@ json Turn(const std::string& from, const std::string& value) {
 }
 
 }  // namespace
+
+std::string FindPhotographs(const std::string& build_dir) {
+  std::vector<fs::path> candidates;
+  if (const char* env = std::getenv("BAGEL_PHOTOS_DIR"); env && *env) candidates.emplace_back(env);
+  if (!build_dir.empty()) candidates.push_back(fs::path(build_dir) / "photos");
+  candidates.emplace_back("/usr/lib/python3/dist-packages/skimage/data");
+  for (const fs::path& dir : candidates) {
+    for (const auto& [stem, subject] : kPhotoSubjects) {
+      std::error_code ec;
+      if (fs::exists(dir / (std::string(stem) + ".png"), ec) ||
+          fs::exists(dir / (std::string(stem) + ".jpg"), ec)) {
+        return dir.string();
+      }
+    }
+  }
+  return "";
+}
 
 GeneratedDataset GenerateDatasets(const DatasetGeneratorOptions& o) {
   Generator gen(o);

@@ -4,9 +4,11 @@
 // and edit parquet files (image_list + instruction_list) with their parquet_info JSON, plus a
 // data.yaml with the job spec's data groups for them.
 //
-// Pictures are photographs from `photos_dir` (its *.jpg / *.png, cropped and scaled) when given,
-// otherwise generated: a coloured shape on a coloured background, which the captions, questions
-// and edit instructions describe, so a model has something to learn. Everything is a pure
+// Pictures are a coloured shape (square or circle, at one of three places) drawn over a random
+// crop of a real photograph from `photos_dir` when given (scikit-image's sample photographs are
+// recognised and named in the captions; otherwise every *.jpg / *.png there is used), or over a
+// coloured background; the captions, questions and edit instructions describe them, so a model
+// has something to learn. Everything is a pure
 // function of the seed. With `bad_data`, each set also gets one record of each kind of bad data
 // (a malformed line, a missing and a corrupt image, an over-long sample, a corrupt image in a
 // parquet row) for the bad-data tests.
@@ -38,5 +40,10 @@ struct GeneratedDataset {
 };
 
 GeneratedDataset GenerateDatasets(const DatasetGeneratorOptions& options);
+
+// A folder with real photographs, or "": $BAGEL_PHOTOS_DIR, BUILD_DIR/photos (what
+// scripts/fetch_photos.sh gathers from Debian's python3-skimage), then an installed
+// python3-skimage's data folder.
+std::string FindPhotographs(const std::string& build_dir);
 
 }  // namespace bagel::data

@@ -2,6 +2,7 @@
 // images, text JSONL, T2I and edit parquet with parquet_info) and a data.yaml of job-spec data
 // groups for them (docs/DATA.md). Exit 0 on success; on an error one line, exit 1.
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <iostream>
 
 #include "worker/data/datasets/dataset_generator.h"
@@ -19,11 +20,24 @@ int main(int argc, char** argv) {
   app.add_option("--rows-per-group", o.rows_per_group, "parquet row group size");
   app.add_option("--min-side", o.min_side, "smallest picture side");
   app.add_option("--max-side", o.max_side, "largest picture side");
-  app.add_option("--photos", o.photos_dir, "a folder of *.jpg / *.png photographs to draw on");
+  app.add_option("--photos", o.photos_dir,
+                 "a folder of *.jpg / *.png photographs to draw on, or 'auto': "
+                 "$BAGEL_PHOTOS_DIR, build/photos (scripts/fetch_photos.sh) or an installed "
+                 "python3-skimage; generated backgrounds when none is found");
   app.add_flag("--bad-data", o.bad_data, "add one record of each kind of bad data");
   app.add_option("--seed", o.seed, "seed");
   CLI11_PARSE(app, argc, argv);
   try {
+    if (o.photos_dir == "auto") {
+      // build/release/bin/bagel-make-dataset -> build/
+      const auto build_dir =
+          std::filesystem::weakly_canonical(std::filesystem::path(argv[0])).parent_path() / ".." /
+          "..";
+      o.photos_dir = bagel::data::FindPhotographs(build_dir.string());
+      std::cout << "photographs: "
+                << (o.photos_dir.empty() ? "none found, generated backgrounds" : o.photos_dir)
+                << "\n";
+    }
     const auto out = bagel::data::GenerateDatasets(o);
     std::cout << "wrote " << o.out_dir << " (data groups: " << out.data_yaml << ")\n";
     return 0;
