@@ -1,6 +1,7 @@
 #include "worker/trainer/train_job.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/DeviceAccelerator.h>
 #include <ATen/Parallel.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/util/Exception.h>
@@ -90,11 +91,19 @@ std::vector<nlohmann::json> SavedDataStates(const nlohmann::json& ranks) {
   return out;
 }
 
-double MemoryBytes(const at::Device& device) {
-  (void)device;
+double HostPeakBytes() {
   struct rusage usage {};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) * 1024.0;
+}
+
+// Peak memory of the device the rank trains on: the caching allocator's peak allocated bytes on
+// an accelerator, the process's peak resident set on CPU.
+double MemoryBytes(const at::Device& device) {
+  if (device.is_cpu()) return HostPeakBytes();
+  const auto stats = at::accelerator::getDeviceStats(device.index());
+  return static_cast<double>(
+      stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak);
 }
 
 }  // namespace
@@ -157,13 +166,17 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
     vae = vae::FluxVae::Load(spec.model.vae, at::TensorOptions().dtype(at::kFloat).device(device));
 
   // --- data --------------------------------------------------------------------------------
+  // The tokenizer (data.tokenizer, else the init checkpoint's files): read by the data stream
+  // and eval prompts, copied into the HF export.
+  const std::string tokenizer_dir = !spec.data.tokenizer.empty() ? spec.data.tokenizer
+                                    : from_preset                ? ""
+                                                                 : spec.model.init_from.path;
   // Stage 2 evaluation samples images from eval.prompts, encoded once here so that a prompt the
   // model cannot read fails the job before training starts.
   std::optional<EvalSampleOptions> eval_samples;
   if (spec.eval.enabled && !spec.eval.prompts.empty()) {
     TORCH_CHECK(stage == 2, "eval.prompts: sampling images needs a Stage 2 model (model.stage: 2)");
-    const PromptCodec codec =
-        PromptCodec::ForModel(config, from_preset ? "" : spec.model.init_from.path);
+    const PromptCodec codec = PromptCodec::ForModel(config, tokenizer_dir);
     EvalSampleOptions so;
     for (const std::string& prompt : spec.eval.prompts)
       so.prompt_ids.push_back(codec.Encode(prompt));
@@ -195,9 +208,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
     so.data = spec.data;
     so.data.groups = std::move(groups);
     so.data.loader_threads = loader_threads;
-    so.tokenizer_dir = !spec.data.tokenizer.empty() ? spec.data.tokenizer
-                       : from_preset                ? ""
-                                                    : spec.model.init_from.path;
+    so.tokenizer_dir = tokenizer_dir;
     so.packer = packer;
     so.vocab_size = config.llm.vocab_size;
     so.rank = env.rank;
@@ -380,6 +391,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
                               {"step_time_s", seconds},
                               {"mfu", mfu},
                               {"mem_bytes", MemoryBytes(device)},
+                              {"host_mem_bytes", HostPeakBytes()},
                               {"ce_tokens", r.global_ce_tokens},
                               {"mse_tokens", r.global_mse_tokens}};
       if (stream) {
@@ -441,7 +453,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
     eo.dir = (fs::path(job_dir) / "hf").string();
     eo.ema = spec.train.ema_decay > 0;
     eo.vae_path = stage == 2 ? spec.model.vae : "";
-    eo.tokenizer_from = from_preset ? "" : spec.model.init_from.path;
+    eo.tokenizer_from = tokenizer_dir;
     ExportShardedHf(engine, model->config(), eo);
     done["hf_export"] = eo.dir;
   }
