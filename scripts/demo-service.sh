@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The service demo: starts a coordinator and a worker on this machine, submits a Stage 1 job and
-# a Stage 2 job initialised from Stage 1's final checkpoint (model.init_from: {job: ID}) on the
-# demo data, watches both live to completion with bagelctl, and prints where the checkpoints,
+# a Stage 2 job initialised from Stage 1's final checkpoint (model.init_from: {job: ID}) on small
+# generated datasets in the official formats with the real Qwen2 vocabulary (demo-data.sh), watches both live to completion with bagelctl, and prints where the checkpoints,
 # metrics and logs are. Outputs go to out/demo-service (or $BAGEL_DEMO_DIR).
 #
 # Knobs: BAGEL_DEMO_STEPS (Stage 1 steps, default 30), BAGEL_DEMO_STAGE2_STEPS (default 10),
@@ -43,6 +43,7 @@ auth:
     - {name: admin, token_file: admin.token, role: admin}
   worker_token_file: join.token
 leases: {heartbeat_interval_ms: 1000, ttl_ms: 10000}
+metrics: {listen: 127.0.0.1:0, port_file: $OUT/service/metrics.port}
 YAML
 
 pids=()
@@ -62,7 +63,9 @@ CTL=("$BIN/bagelctl" --token-file "$OUT/service/user.token")
 
 echo "== starting bagel-worker (log: $OUT/service/worker.log), trainer $TRAINER"
 "$BIN/bagel-worker" --token-file "$OUT/service/join.token" --name "$(hostname)-0" --address 127.0.0.1 \
-  --gpus "$GPUS" --trainer "$TRAINER" --work-dir "$OUT/service/work" 2> "$OUT/service/worker.log" &
+  --gpus "$GPUS" --trainer "$TRAINER" --work-dir "$OUT/service/work" \
+  --metrics-listen 127.0.0.1:0 --metrics-port-file "$OUT/service/worker-metrics.port" \
+  2> "$OUT/service/worker.log" &
 pids+=($!)
 for _ in $(seq 100); do
   "$BIN/bagelctl" --token-file "$OUT/service/admin.token" workers 2>/dev/null | grep -q READY && break
@@ -70,31 +73,31 @@ for _ in $(seq 100); do
 done
 "$BIN/bagelctl" --token-file "$OUT/service/admin.token" workers
 
-# Stage 2 trains the generation expert through a FLUX VAE: a small random one (ch 32) here.
-VAE="$OUT/data/ae.safetensors"
-"$BIN/bagel-init-checkpoint" --preset tiny --stage 1 --out "$OUT/data/tiny-init" --vae tiny --vae-out "$VAE" > /dev/null
-
-cat > "$OUT/stage1.yaml" <<YAML
-name: demo-stage1
-model: {stage: 1, init_from: {preset: tiny, seed: 4396}}
-data:
-  groups: [{name: demo, type: demo}]
-  expected_num_tokens: 256
-  max_num_tokens: 512
-  max_num_tokens_per_sample: 256
-  prefer_buffer_before: 256
-  cfg_dropout: {text: 0.1, vit: 0.3, vae: 0.3}
-train: {steps: $STEPS1, lr: 0.002, warmup_steps: 10, ema_decay: 0.99, precision: fp32, log_every: 1}
+# What the jobs train on (scripts/demo-data.sh): a tiny BAGEL with the real Qwen2 vocabulary, a
+# small random FLUX VAE (Stage 2 trains through it) and small datasets in the official formats.
+"$ROOT/scripts/demo-data.sh" "$OUT/data/demo" "$BIN"
+VAE="$OUT/data/demo/init/ae.safetensors"
+spec() {  # stage, model line, steps, eval extras
+  echo "name: demo-stage$1"
+  echo "$2"
+  "$ROOT/scripts/demo-data.sh" "$OUT/data/demo" "$BIN" "stage$1" | grep -v '^val_dataset:'
+  local val
+  val="$("$ROOT/scripts/demo-data.sh" "$OUT/data/demo" "$BIN" "stage$1" | sed -n 's/^val_dataset: //p')"
+  cat <<YAML
+train: {steps: $3, lr: 0.002, warmup_steps: 10, ema_decay: 0.99, precision: fp32, log_every: 1}
 parallel: {workers: 1, gpus_per_worker: $GPUS}
 checkpoint: {every_steps: 40, keep_last: 2, export_hf: true}
+eval: {every_steps: 40, max_batches: 2, dataset: $val$4}
 scheduling: {max_restarts: 2}
 YAML
+}
+spec 1 "model: {stage: 1, init_from: {path: $OUT/data/demo/init}}" "$STEPS1" "" > "$OUT/stage1.yaml"
 echo "== submitting Stage 1 ($STEPS1 steps)"
 S1="$("${CTL[@]}" submit "$OUT/stage1.yaml" --request-id "demo-stage1-$$")"
 echo "   $S1"
-sed -e "s/^name: .*/name: demo-stage2/" \
-    -e "s|^model: .*|model: {stage: 2, init_from: {job: $S1}, vae: $VAE}|" \
-    -e "s/steps: $STEPS1,/steps: $STEPS2,/" "$OUT/stage1.yaml" > "$OUT/stage2.yaml"
+spec 2 "model: {stage: 2, init_from: {job: $S1}, vae: $VAE}" "$STEPS2" \
+  ", prompts: [a red circle on a photograph, a blue square], image_size: 64, num_timesteps: 12" \
+  > "$OUT/stage2.yaml"
 echo "== submitting Stage 2 ($STEPS2 steps), initialised from $S1's final checkpoint"
 S2="$("${CTL[@]}" submit "$OUT/stage2.yaml" --request-id "demo-stage2-$$")"
 echo "   $S2 (waits for $S1)"
@@ -113,7 +116,10 @@ cat <<TEXT
 == done
   Stage 1 ($S1): checkpoints $OUT/checkpoints/$S1, HF export $OUT/checkpoints/$S1/hf
   Stage 2 ($S2): checkpoints $OUT/checkpoints/$S2, HF export $OUT/checkpoints/$S2/hf (copied to $OUT/stage2-hf)
+  Stage 2 sample images from fixed prompts: $OUT/checkpoints/$S2/eval/step-*/
   metrics (every step, JSON lines): $OUT/checkpoints/$S1/metrics.jsonl, $OUT/checkpoints/$S2/metrics.jsonl
+  Prometheus metrics: http://127.0.0.1:$(cat "$OUT/service/metrics.port" 2>/dev/null)/metrics (coordinator),
+                      http://127.0.0.1:$(cat "$OUT/service/worker-metrics.port" 2>/dev/null)/metrics (worker; both stop with this script)
   rank logs: bagelctl logs JOB [--attempt N] [--rank R]  (files: $OUT/checkpoints/JOB/logs/)
   service: $OUT/service (config, database, coordinator and worker logs)
 TEXT

@@ -74,7 +74,12 @@ std::string LoadReport::Summary() const {
   if (!converted.empty()) out << " (" << converted.size() << " converted Conv2d->Linear)";
   out << ", " << recomputed.size() << " recomputed, " << dropped.size() << " dropped, "
       << unexpected.size() << " unexpected, " << missing.size() << " missing";
-  if (!initialized.empty()) out << ", " << initialized.size() << " initialised";
+  if (!initialized.empty()) {
+    size_t copied = 0;
+    for (const std::string& key : initialized) copied += key.find(" (copied from ") != key.npos;
+    out << ", " << initialized.size() << " initialised";
+    if (copied > 0) out << " (" << copied << " copied from the understanding expert)";
+  }
   return out.str();
 }
 

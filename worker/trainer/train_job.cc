@@ -159,6 +159,13 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
     auto values = ValuesFromCheckpoint(io::SafetensorsFile::Open(weights.string()), *model,
                                        /*strict=*/false, spec.model.init_from.seed);
     progress.Log("init from " + weights.string() + ": " + values.report.Summary());
+    // Name what was not loaded (a Stage 2 start from Stage 1: the generation expert and the
+    // generation-only modules), once.
+    if (env.rank == 0 && !values.report.initialized.empty()) {
+      std::string keys;
+      for (const std::string& key : values.report.initialized) keys += "\n  " + key;
+      progress.Log("initialised keys:" + keys);
+    }
     engine.InitFromValues(values.value);
   }
   std::shared_ptr<vae::FluxVae> vae;

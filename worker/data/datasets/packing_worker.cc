@@ -67,8 +67,10 @@ PackingWorker::PackingWorker(std::vector<std::unique_ptr<GroupReader>> readers,
 
 void PackingWorker::Skip(const std::string& reason, const std::string& message, DataStats& stats) {
   stats.skipped[reason]++;
-  // Every record of the first 20 per reason, then every 1000th, so a bad dataset cannot flood
-  // the log.
+  // A record met again in a later pass is counted but not logged again; of the others, the
+  // first 20 per reason, then every 1000th, so a bad dataset cannot flood the log.
+  if (logged_messages_.count(message) != 0) return;
+  if (logged_messages_.size() < 10000) logged_messages_.insert(message);
   const int64_t n = ++logged_[reason];
   if (log_ && (n <= 20 || n % 1000 == 0)) {
     log_("data: skipped (" + reason + ", #" + std::to_string(n) + "): " + message);

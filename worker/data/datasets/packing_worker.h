@@ -12,8 +12,10 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,6 +79,7 @@ class PackingWorker {
   DataLog log_;
   std::deque<Buffered> buffer_;
   std::map<std::string, int64_t> logged_;
+  std::set<std::string> logged_messages_;
   int64_t fruitless_ = 0;  // records read since one was packed
 };
 

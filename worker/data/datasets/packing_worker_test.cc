@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "worker/data/testing/generated_data.h"
 
 namespace bagel::data {
@@ -77,6 +79,19 @@ TEST_F(PackingWorkerTest, OverLongSamplesAreSkippedCountedAndLogged) {
   ASSERT_FALSE(logs_.empty());
   EXPECT_NE(logs_[0].find("train.jsonl:"), std::string::npos) << logs_[0];
   EXPECT_NE(logs_[0].find("max_num_tokens_per_sample 22"), std::string::npos) << logs_[0];
+}
+
+// Files repeat pass after pass: a bad record is counted every time it is met, logged once.
+TEST_F(PackingWorkerTest, ARecordSkippedInEveryPassIsLoggedOnce) {
+  AddGroup("text");
+  auto w = Make({1}, {false}, {40, 60, 22, 20, 4});
+  DataStats total;
+  for (int i = 0; i < 60; ++i) total.Add(w->Next().stats);
+  ASSERT_FALSE(logs_.empty());
+  EXPECT_GT(total.skipped[kSkipTooLong], static_cast<int64_t>(logs_.size()));
+  std::set<std::string> records;  // what follows "skipped (reason, #n): "
+  for (const std::string& line : logs_) records.insert(line.substr(line.find("): ") + 3));
+  EXPECT_EQ(records.size(), logs_.size());
 }
 
 // A dataset whose every sample is too long is an error naming the reason, not a hang.
