@@ -3,7 +3,9 @@
 #include <prometheus/gauge.h>
 
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "coordinator/metrics/build_info.h"
 #include "coordinator/metrics/exit_reason.h"
@@ -110,9 +112,14 @@ const MetricDef kRankMfu = {
     "job_id,rank"};
 const MetricDef kRankMemory = {
     "bagel_rank_peak_memory_bytes", MetricType::Gauge,
-    "Peak memory the rank reported in its newest step line (mem_bytes: the process's peak "
-    "resident memory).",
+    "Peak memory the rank reported in its newest step line (mem_bytes: the training device's "
+    "peak allocated bytes on a GPU, the process's peak resident memory on CPU).",
     "job_id,rank"};
+const MetricDef kRankSkipped = {
+    "bagel_rank_data_skipped_records_total", MetricType::Counter,
+    "Dataset records the job's loaders skipped (all ranks), by reason: missing_image, bad_image, "
+    "malformed, no_loss, unsupported, too_long, unreadable_file, dropped_at_yield, other.",
+    "job_id,rank,reason"};
 const MetricDef kRankLastLine = {
     "bagel_rank_last_progress_timestamp_seconds", MetricType::Gauge,
     "Unix time of the rank's newest progress line: a stalled rank stops moving it.", "job_id,rank"};
@@ -166,6 +173,7 @@ const std::vector<MetricDef>& AgentMetrics::Catalogue() {
                                               kRankStepTime,
                                               kRankMfu,
                                               kRankMemory,
+                                              kRankSkipped,
                                               kRankLastLine,
                                               kRankCkptTime,
                                               kRankCkptStep,
@@ -255,6 +263,20 @@ void AgentMetrics::Line(const std::string& job_id, int32_t attempt, int32_t rank
     double tokens = 0;
     Get(j, "tokens", tokens);
     s.tokens_total += std::max(0.0, tokens);
+    // Cumulative counts; a reason outside the trainer's documented set is folded into "other"
+    // so the label stays bounded.
+    if (auto by = j.find("data_skipped_by_reason"); by != j.end() && by->is_object()) {
+      static const std::set<std::string> kReasons = {
+          "missing_image", "bad_image",       "malformed",        "no_loss", "unsupported",
+          "too_long",      "unreadable_file", "dropped_at_yield", "other"};
+      std::map<std::string, double> skipped;
+      for (const auto& [reason, n] : by->items()) {
+        if (n.is_number()) skipped[kReasons.count(reason) ? reason : "other"] += n.get<double>();
+      }
+      for (const auto& [reason, n] : skipped) {
+        s.skipped[reason] = std::max(s.skipped[reason], n);
+      }
+    }
   } else if (event == "eval") {
     s.has_eval = true;
     Get(j, "val_ce", s.val_ce);
@@ -338,7 +360,7 @@ std::vector<prometheus::MetricFamily> AgentMetrics::Collect() const {
        mfu = EmptyFamily(kRankMfu), mem = EmptyFamily(kRankMemory),
        last = EmptyFamily(kRankLastLine), ckpt_time = EmptyFamily(kRankCkptTime),
        ckpt_step = EmptyFamily(kRankCkptStep), ckpt_secs = EmptyFamily(kRankCkptSeconds),
-       ckpt_bytes = EmptyFamily(kRankCkptBytes);
+       ckpt_bytes = EmptyFamily(kRankCkptBytes), skipped = EmptyFamily(kRankSkipped);
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [key, s] : ranks_) {
@@ -362,6 +384,8 @@ std::vector<prometheus::MetricFamily> AgentMetrics::Collect() const {
         AddSample(step_time, id, s.step_time_s, kRankStepTime);
         AddSample(mfu, id, s.mfu, kRankMfu);
         AddSample(mem, id, static_cast<double>(s.mem_bytes), kRankMemory);
+        for (const auto& [reason, n] : s.skipped)
+          AddSample(skipped, with(reason.c_str()), n, kRankSkipped);
       }
       if (s.has_eval) {
         AddSample(val, with("ce"), s.val_ce, kRankValLoss);
@@ -376,7 +400,7 @@ std::vector<prometheus::MetricFamily> AgentMetrics::Collect() const {
     }
   }
   for (auto* f : {&running, &step, &target, &loss, &val, &lr, &grad, &tokens, &tps, &step_time,
-                  &mfu, &mem, &last, &ckpt_time, &ckpt_step, &ckpt_secs, &ckpt_bytes}) {
+                  &mfu, &mem, &skipped, &last, &ckpt_time, &ckpt_step, &ckpt_secs, &ckpt_bytes}) {
     if (!f->metric.empty()) out.push_back(std::move(*f));
   }
   return out;

@@ -79,6 +79,7 @@ class AgentMetrics final : public prometheus::Collectable {
     bool has_mse = false;
     double tokens_total = 0;
     int64_t mem_bytes = 0;
+    std::map<std::string, double> skipped;  // data records skipped, by reason (cumulative)
     bool has_eval = false;
     double val_ce = 0, val_mse = 0;
     int64_t last_line_unix_ms = 0;

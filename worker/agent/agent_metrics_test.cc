@@ -81,6 +81,30 @@ TEST(AgentMetricsTest, DecodesTheTrainersLinesIntoPerRankSeries) {
   EXPECT_EQ(Value(f, "bagel_agent_checkpoints_total"), 1);
 }
 
+// The trainer reports cumulative skipped-record counts by reason; an unknown reason is folded
+// into "other" so the label stays bounded.
+TEST(AgentMetricsTest, SkippedDataRecordsByReason) {
+  auto m = AgentMetrics::Create();
+  m->RankStarted("j", 0, 0);
+  m->Line("j", 0, 0, R"({"event":"step","step":1,"ce":2.0})", 1);
+  auto f = m->Collect();
+  EXPECT_TRUE(std::isnan(Value(f, "bagel_rank_data_skipped_records_total",
+                               {{"job_id", "j"}, {"rank", "0"}, {"reason", "bad_image"}})));
+  m->Line("j", 0, 0,
+          R"({"event":"step","step":2,"ce":2.0,"data_skipped":3,)"
+          R"("data_skipped_by_reason":{"bad_image":2,"weird-reason":1}})",
+          2);
+  m->Line("j", 0, 0,
+          R"({"event":"step","step":3,"ce":2.0,"data_skipped":5,)"
+          R"("data_skipped_by_reason":{"bad_image":3,"too_long":1,"weird-reason":1}})",
+          3);
+  f = m->Collect();
+  auto reason = [](const char* r) { return Labels{{"job_id", "j"}, {"rank", "0"}, {"reason", r}}; };
+  EXPECT_EQ(Value(f, "bagel_rank_data_skipped_records_total", reason("bad_image")), 3);
+  EXPECT_EQ(Value(f, "bagel_rank_data_skipped_records_total", reason("too_long")), 1);
+  EXPECT_EQ(Value(f, "bagel_rank_data_skipped_records_total", reason("other")), 1);
+}
+
 TEST(AgentMetricsTest, StageOneHasNoMseHead) {
   auto m = AgentMetrics::Create();
   m->RankStarted("j", 0, 0);
@@ -158,7 +182,9 @@ TEST(AgentMetricsTest, EveryFamilyIsInTheCatalogueWithItsTypeHelpAndLabels) {
     return h;
   });
   m->RankStarted("j", 0, 0);
-  m->Line("j", 0, 0, R"({"event":"step","step":1,"total_steps":2,"ce":2.0,"mse":1.0,"tokens":10})",
+  m->Line("j", 0, 0,
+          R"({"event":"step","step":1,"total_steps":2,"ce":2.0,"mse":1.0,"tokens":10,)"
+          R"("data_skipped":1,"data_skipped_by_reason":{"malformed":1}})",
           1);
   m->Line("j", 0, 0, R"({"event":"checkpoint","step":1,"bytes":1,"seconds":1})", 2);
   m->Line("j", 0, 0, R"({"event":"eval","step":1,"val_ce":1,"val_mse":1})", 3);

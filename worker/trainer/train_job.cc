@@ -7,6 +7,7 @@
 #include <c10/util/Exception.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include "model/vae/flux_vae.h"
 #include "worker/checkpoint/checkpoint_store.h"
 #include "worker/checkpoint/sha256.h"
+#include "worker/data/datasets/sample_builders.h"
 #include "worker/data/datasets/training_data_stream.h"
 #include "worker/data/demo_data.h"
 #include "worker/dist/communicator.h"
@@ -104,6 +106,32 @@ double MemoryBytes(const at::Device& device) {
   const auto stats = at::accelerator::getDeviceStats(device.index());
   return static_cast<double>(
       stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak);
+}
+
+// The records every rank's loader skipped so far, by reason (a collective: every rank calls it
+// at the same step), for the step event that rank 0 emits.
+nlohmann::json SkippedRecordsOfAllRanks(const data::DataStats& stats, dist::Communicator& world,
+                                        const at::Device& device) {
+  static const std::vector<std::string> kReasons = {
+      data::kSkipMissingImage, data::kSkipBadImage,      data::kSkipMalformed,
+      data::kSkipNoLoss,       data::kSkipUnsupported,   data::kSkipTooLong,
+      data::kSkipUnreadable,   data::kSkipDroppedAtYield};
+  std::vector<double> counts(kReasons.size() + 1, 0.0);  // the last: any other reason
+  for (const auto& [reason, n] : stats.skipped) {
+    const auto it = std::find(kReasons.begin(), kReasons.end(), reason);
+    counts[static_cast<size_t>(it - kReasons.begin())] += static_cast<double>(n);
+  }
+  at::Tensor t = at::tensor(counts, at::TensorOptions().dtype(at::kDouble)).to(device);
+  world.AllReduceSum(t);
+  t = t.cpu();
+  nlohmann::json by_reason = nlohmann::json::object();
+  int64_t total = 0;
+  for (size_t i = 0; i < counts.size(); ++i) {
+    const auto n = static_cast<int64_t>(t[static_cast<int64_t>(i)].item<double>());
+    total += n;
+    if (n > 0) by_reason[i < kReasons.size() ? kReasons[i] : std::string("other")] = n;
+  }
+  return {{"data_skipped", total}, {"data_skipped_by_reason", by_reason}};
 }
 
 }  // namespace
@@ -401,11 +429,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
                               {"host_mem_bytes", HostPeakBytes()},
                               {"ce_tokens", r.global_ce_tokens},
                               {"mse_tokens", r.global_mse_tokens}};
-      if (stream) {
-        const data::DataStats ds = stream->Stats();
-        event["data_skipped"] = ds.total_skipped();
-        event["data_skipped_by_reason"] = ds.skipped;
-      }
+      if (stream) event.update(SkippedRecordsOfAllRanks(stream->Stats(), *world, device));
       progress.Step(event);
     }
     if (r.step % spec.checkpoint.every_steps == 0 || r.step == spec.train.steps)
