@@ -20,7 +20,7 @@ done
 cp "$ROOT/scripts/gpu_checks.sh" "$BUNDLE/"
 # The executables must not need a Debian-only shared library on the GPU machine.
 for exe in "$BUNDLE"/bin/*; do
-  if ldd "$exe" | grep -E "libgrpc|libprotobuf|libabsl|libyaml|libprometheus|libspdlog|libfmt|libsqlite" ; then
+  if ldd "$exe" | grep -E "libgrpc|libprotobuf|libabsl|libyaml|libprometheus|libspdlog|libfmt|libsqlite|libpcre2|libutf8proc|libjpeg|libpng|libzstd|libgflags|libglog" ; then
     echo "gpu_bundle: $exe links a Debian-only library" >&2
     exit 1
   fi

@@ -30,3 +30,29 @@ for stage in 1 2; do
       | tee "$RESULTS/bench.small.stage$stage.$dtype.txt"
   done
 done
+# Stage 2 generation: one 512x512 image with 50 steps from the small config (issue 4).
+for dtype in fp32 bf16; do
+  "$HERE/bin/bagel-bench-generate" --config small --size 512 --steps 50 --iters 2 --device cuda \
+    --dtype "$dtype" | tee "$RESULTS/generate.small.512.$dtype.txt"
+done
+# bagel-train on NCCL, world size 1: bf16 Stage 2 training of the small config for a few dozen
+# steps with tokens/s and MFU in its step events (issue 6).
+work="$RESULTS/train"
+rm -rf "$work" && mkdir -p "$work"
+"$HERE/bin/bagel-init-checkpoint" --preset small --stage 1 --seed 1 --vae flux --out "$work/init" \
+  > "$work/init.log"
+cat > "$work/spec.yaml" <<YAML
+model: {stage: 2, init_from: {path: $work/init}, vae: $work/init/ae.safetensors}
+data:
+  groups: [{name: demo, type: demo}]
+  expected_num_tokens: 4096
+  max_num_tokens: 8192
+  max_num_tokens_per_sample: 4096
+train: {steps: 30, lr: 1.0e-4, warmup_steps: 5, ema_decay: 0.999, precision: bf16, log_every: 1}
+parallel: {workers: 1, gpus_per_worker: 1}
+checkpoint: {every_steps: 30, keep_last: 1, export_hf: false}
+YAML
+BAGEL_DEVICE=cuda "$HERE/bin/bagel-train" --spec "$work/spec.yaml" --checkpoint-root "$work/ckpt" \
+  --job-id gpu > "$RESULTS/train.small.stage2.bf16.jsonl" 2> "$work/train.log"
+echo "bagel-train exit status $?" | tee -a "$RESULTS/train.small.stage2.bf16.jsonl"
+grep '"event":"step"' "$RESULTS/train.small.stage2.bf16.jsonl" | tail -3
