@@ -141,8 +141,12 @@ bool Agent::RegisterOnce() {
     // The exits sent with the registration are acknowledged by it.
     std::lock_guard<std::mutex> lock(mu_);
     for (size_t i = 0; i < exits_sent && !exits_.empty(); ++i) exits_.pop_front();
+    // Heartbeat at once, at the coordinator's interval from now on (the loop may be in a wait
+    // of the previous interval).
+    heartbeat_now_ = true;
   }
   registered_ = true;
+  cv_.notify_all();
   Log(absl::StrCat("registered as ", options_.name, " (", options_.gpus, " GPUs, ",
                    options_.cpu_slots, " CPU slots) with ", options_.client.target));
   return true;
@@ -521,7 +525,8 @@ void Agent::HeartbeatLoop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait_for(lock, std::chrono::milliseconds(heartbeat_interval_ms_.load()),
-                   [&] { return stop_.load(); });
+                   [&] { return stop_.load() || heartbeat_now_; });
+      heartbeat_now_ = false;
     }
     if (stop_.load()) break;
     if (!registered_.load()) continue;

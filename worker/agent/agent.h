@@ -101,6 +101,7 @@ class Agent {
   std::deque<bagel::v1::ProgressLine> progress_;
   std::deque<bagel::v1::RankExit> exits_;
   size_t dropped_progress_ = 0;
+  bool heartbeat_now_ = false;  // set by a registration: the next heartbeat goes out at once
 
   std::atomic<bool> stop_{false};
   std::atomic<bool> registered_{false};
