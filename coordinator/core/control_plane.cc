@@ -1432,6 +1432,7 @@ void ControlPlane::Shutdown() {
 ClusterSnapshot ControlPlane::SnapshotForMetrics() {
   std::lock_guard<std::mutex> lock(mu_);
   ClusterSnapshot out;
+  out.now_unix_ms = clock_->NowMs();
   for (const auto& [id, e] : jobs_) {
     const JobState s = e.job.state();
     ++out.jobs_by_state[s];

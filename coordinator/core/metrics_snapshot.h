@@ -45,6 +45,7 @@ struct ClusterSnapshot {
   std::map<bagel::v1::JobState, int64_t> jobs_by_state;  // every job, finished ones included
   std::vector<JobMetricsView> active_jobs;               // PENDING, SCHEDULED, RUNNING, RESTARTING
   std::vector<WorkerMetricsView> workers;
+  int64_t now_unix_ms = 0;  // the control plane's clock when the snapshot was taken
 };
 
 }  // namespace bagel::coord

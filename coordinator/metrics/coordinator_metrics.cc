@@ -14,6 +14,8 @@ using bagel::v1::JobState;
 using bagel::v1::WorkerState;
 using prometheus::MetricType;
 
+constexpr int64_t kLostWorkerSeriesMs = 3600 * 1000;
+
 // --- families kept in the registry (events) ---
 const MetricDef kSubmitted = {"bagel_jobs_submitted_total", MetricType::Counter,
                               "Jobs accepted by SubmitJob (idempotent retries not counted).", ""};
@@ -404,10 +406,16 @@ std::vector<prometheus::MetricFamily> CoordinatorMetrics::Collect() const {
   std::map<std::string, int64_t> workers = {{"READY", 0}, {"DRAINING", 0}, {"LOST", 0}};
   auto heartbeat = EmptyFamily(kHeartbeat);
   int64_t gpus = 0, gpus_used = 0, cpu = 0, cpu_used = 0;
+  const int64_t now_unix_ms = snap.now_unix_ms;
   for (const auto& w : snap.workers) {
     if (auto it = workers.find(WorkerStateLabel(w.state)); it != workers.end()) ++it->second;
-    AddSample(heartbeat, {w.name}, w.last_heartbeat_unix_ms / 1000.0, kHeartbeat);
-    if (w.state == bagel::v1::WORKER_LOST) continue;
+    // A lost worker keeps its series for an hour (the dashboard shows its heartbeat age), then
+    // drops out, so pod names that change with every reschedule do not pile up.
+    const bool lost = w.state == bagel::v1::WORKER_LOST;
+    if (!lost || now_unix_ms - w.last_heartbeat_unix_ms < kLostWorkerSeriesMs) {
+      AddSample(heartbeat, {w.name}, w.last_heartbeat_unix_ms / 1000.0, kHeartbeat);
+    }
+    if (lost) continue;
     gpus += w.gpus;
     gpus_used += w.gpus_in_use;
     cpu += w.cpu_slots;

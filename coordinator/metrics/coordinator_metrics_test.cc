@@ -248,6 +248,12 @@ TEST_F(CoordinatorMetricsTest, LostWorkersAreCountedAndShown) {
   EXPECT_EQ(Value(f, "bagel_cluster_gpus", {{"state", "free"}}), 0);
   EXPECT_EQ(Value(f, "bagel_worker_last_heartbeat_timestamp_seconds", {{"worker", "w1"}}),
             (clock_.NowMs() - 20000) / 1000.0);
+  // An hour after its last heartbeat a lost worker's series is gone (names do not pile up).
+  clock_.AdvanceMsForTest(3600 * 1000);
+  f = metrics_->Collect();
+  EXPECT_TRUE(
+      std::isnan(Value(f, "bagel_worker_last_heartbeat_timestamp_seconds", {{"worker", "w1"}})));
+  EXPECT_EQ(Value(f, "bagel_workers", {{"state", "LOST"}}), 1);
 }
 
 TEST_F(CoordinatorMetricsTest, EveryFamilyIsInTheCatalogueWithItsTypeAndHelp) {

@@ -208,12 +208,12 @@ int main(int argc, char** argv) {
       std::ostringstream line;
       for (size_t i = 0; i < r.text.ids.size(); ++i) line << (i ? " " : "") << r.text.ids[i];
       std::cout << line.str() << std::endl;
-      if (codec) std::cout << codec->Decode(r.text.ids) << std::endl;
       if (!out.empty()) {
         std::ofstream f(out);
         TORCH_CHECK(f.good(), "--out: cannot write ", out);
         f << line.str() << "\n";
       }
+      if (codec) std::cout << codec->Decode(r.text.ids) << std::endl;
       std::cerr << "bagel-infer: " << r.text.ids.size() << " ids in " << Seconds(start) << " s"
                 << std::endl;
       return;

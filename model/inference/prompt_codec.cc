@@ -71,9 +71,13 @@ std::string PromptCodec::Decode(const std::vector<int64_t>& ids) const {
            id == special_.end_of_image;
   };
   if (tokenizer_) {
+    // The model may have more rows than the tokenizer has ids (BAGEL-7B: 152,064 rows, 151,665
+    // ids); a sampled id beyond the tokenizer has no text and is left out.
+    const int64_t limit = static_cast<int64_t>(tokenizer_->qwen2.id_limit());
     std::vector<tokenizer::TokenId> kept;
     for (int64_t id : ids) {
-      if (!is_special(id)) kept.push_back(static_cast<tokenizer::TokenId>(id));
+      if (!is_special(id) && id >= 0 && id < limit)
+        kept.push_back(static_cast<tokenizer::TokenId>(id));
     }
     return tokenizer_->qwen2.Decode(kept);
   }

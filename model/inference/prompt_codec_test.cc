@@ -47,6 +47,8 @@ TEST(PromptCodecTest, Qwen2TokenizerOfTheGoldenCases) {
   EXPECT_EQ(codec.special_tokens().start_of_image, 151652);
   EXPECT_EQ(codec.special_tokens().end_of_image, 151653);
   EXPECT_EQ(codec.Decode({151644, 9707, 1879, 151645}), "Hello world");
+  // Ids at or beyond the tokenizer's limit (BAGEL-7B has 152,064 rows) have no text.
+  EXPECT_EQ(codec.Decode({9707, 151700, 152000, 1879}), "Hello world");
   // A tokenizer with more ids than the model has rows is refused.
   EXPECT_THROW(PromptCodec::ForModel(PresetConfig("tiny"), dir), c10::Error);
 }

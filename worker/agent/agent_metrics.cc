@@ -227,13 +227,14 @@ void AgentMetrics::RankStarted(const std::string& job_id, int32_t attempt, int32
   if (attempt > 0) restarts_->Increment();
   std::lock_guard<std::mutex> lock(mu_);
   const Key key{job_id, rank};
-  ranks_[key].running = true;
+  RankSeries& series = ranks_[key];
+  series.running = true;
+  series.attempt = std::max(series.attempt, attempt);
   std::erase(finished_, key);
 }
 
 void AgentMetrics::Line(const std::string& job_id, int32_t attempt, int32_t rank,
                         const std::string& json, int64_t unix_ms) {
-  (void)attempt;
   lines_->Increment();
   const nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return;
@@ -243,6 +244,8 @@ void AgentMetrics::Line(const std::string& job_id, int32_t attempt, int32_t rank
   std::lock_guard<std::mutex> lock(mu_);
   auto it = ranks_.find({job_id, rank});
   if (it == ranks_.end()) return;  // a rank this agent did not start (or long forgotten)
+  // A late line of an attempt that a newer one replaced must not move the new one's series.
+  if (attempt < it->second.attempt) return;
   RankSeries& s = it->second;
   s.last_line_unix_ms = unix_ms;
   Get(j, "step", s.step);
@@ -294,12 +297,12 @@ void AgentMetrics::LineDropped() { dropped_->Increment(); }
 
 void AgentMetrics::RankExited(const std::string& job_id, int32_t attempt, int32_t rank,
                               int exit_code) {
-  (void)attempt;
   exits_.at(metrics::ExitReason(exit_code))->Increment();
   std::lock_guard<std::mutex> lock(mu_);
   const Key key{job_id, rank};
   auto it = ranks_.find(key);
-  if (it == ranks_.end() || !it->second.running) return;
+  // The exit of an attempt that a newer one replaced leaves the newer one's series running.
+  if (it == ranks_.end() || !it->second.running || attempt < it->second.attempt) return;
   it->second.running = false;
   finished_.push_back(key);
   while (finished_.size() > keep_finished_) {

@@ -72,6 +72,7 @@ class AgentMetrics final : public prometheus::Collectable {
 
   struct RankSeries {
     bool running = true;
+    int32_t attempt = 0;  // the newest attempt started for this job and rank
     bool has_step = false;
     int64_t step = 0;
     int64_t total_steps = 0;

@@ -105,6 +105,25 @@ TEST(AgentMetricsTest, SkippedDataRecordsByReason) {
   EXPECT_EQ(Value(f, "bagel_rank_data_skipped_records_total", reason("other")), 1);
 }
 
+// A restart placed on this agent before the old attempt's process ended: the old attempt's late
+// lines and exit leave the new attempt's series alone.
+TEST(AgentMetricsTest, LateLinesAndExitsOfAReplacedAttemptAreIgnored) {
+  auto m = AgentMetrics::Create(nullptr, /*keep_finished=*/0);
+  m->RankStarted("j", 0, 0);
+  m->RankStarted("j", 1, 0);
+  m->Line("j", 1, 0, R"({"event":"step","step":5,"ce":1.5})", 1);
+  m->Line("j", 0, 0, R"({"event":"step","step":9,"ce":9.0})", 2);
+  m->RankExited("j", 0, 0, 137);
+  auto f = m->Collect();
+  EXPECT_EQ(Value(f, "bagel_rank_running", Rank("j", 0)), 1);
+  EXPECT_EQ(Value(f, "bagel_rank_step", Rank("j", 0)), 5);
+  EXPECT_EQ(Value(f, "bagel_rank_loss", Head("j", 0, "ce")), 1.5);
+  EXPECT_EQ(Value(f, "bagel_agent_rank_exits_total", {{"reason", "signal"}}), 1);
+  m->RankExited("j", 1, 0, 0);
+  f = m->Collect();
+  EXPECT_TRUE(std::isnan(Value(f, "bagel_rank_running", Rank("j", 0))));  // keep_finished 0
+}
+
 TEST(AgentMetricsTest, StageOneHasNoMseHead) {
   auto m = AgentMetrics::Create();
   m->RankStarted("j", 0, 0);
