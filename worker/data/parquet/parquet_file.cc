@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -22,6 +23,10 @@ constexpr int kRequired = 0, kOptional = 1, kRepeated = 2;
 constexpr int kPageData = 0, kPageDictionary = 2, kPageDataV2 = 3;
 constexpr int kEncPlain = 0, kEncPlainDictionary = 2, kEncRle = 3, kEncRleDictionary = 8;
 constexpr int64_t kMaxFooterBytes = int64_t{256} << 20;
+// The most level entries (values, nulls and list entries) one column chunk may have: RLE lets a
+// tiny page claim any count, and each entry costs memory when decoded. BAGEL's datasets have
+// thousands of rows per row group, so 16M entries is far above real data.
+constexpr int64_t kMaxChunkValues = int64_t{1} << 24;
 
 const char* PhysicalTypeName(int t) {
   static const char* kNames[] = {"BOOLEAN", "INT32",  "INT64",      "INT96",
@@ -74,10 +79,14 @@ void DecodeHybrid(std::string_view data, int bit_width, int64_t count, const std
     const uint64_t header = varint();
     if (header & 1) {  // bit-packed groups of 8
       const uint64_t groups = header >> 1;
-      const uint64_t bytes = groups * bit_width;
-      if (bytes > data.size() - pos) throw ParquetError(what + ": bit-packed run past the data");
+      // groups comes from the file: bound it before multiplying (the product could wrap).
+      if (bit_width != 0 && groups > (data.size() - pos) / static_cast<uint64_t>(bit_width)) {
+        throw ParquetError(what + ": bit-packed run past the data");
+      }
+      const uint64_t bytes = groups * static_cast<uint64_t>(bit_width);
       const uint8_t* p = reinterpret_cast<const uint8_t*>(data.data() + pos);
-      const uint64_t n = groups * 8;
+      const uint64_t remaining = static_cast<uint64_t>(count - done);
+      const uint64_t n = groups > remaining / 8 ? remaining : groups * 8;
       for (uint64_t k = 0; k < n && done < count; ++k, ++done) {
         uint32_t v = 0;
         const uint64_t bit = k * bit_width;
@@ -99,7 +108,8 @@ void DecodeHybrid(std::string_view data, int bit_width, int64_t count, const std
       }
       pos += value_bytes;
       if (n == 0) throw ParquetError(what + ": empty RLE run");
-      for (uint64_t k = 0; k < n && done < count; ++k, ++done) emit(v);
+      const uint64_t run = std::min(n, static_cast<uint64_t>(count - done));
+      for (uint64_t k = 0; k < run; ++k, ++done) emit(v);
     }
   }
 }
@@ -211,8 +221,9 @@ std::unique_ptr<ParquetFile> ParquetFile::Open(const std::string& path) {
           const int64_t dict = d->Int("dictionary_page_offset");
           if (dict > 0 && dict < ci.start) ci.start = dict;
         }
-        if (ci.start < 4 || ci.compressed_size < 0 ||
-            ci.start + ci.compressed_size > f->file_size_) {
+        // Compared without adding: both come from the file and the sum could overflow.
+        if (ci.start < 4 || ci.start > f->file_size_ || ci.compressed_size < 0 ||
+            ci.compressed_size > f->file_size_ - ci.start) {
           throw ParquetError("a column chunk lies outside the file");
         }
         info.chunks.push_back(std::move(ci));
@@ -309,126 +320,152 @@ ColumnLevels ParquetFile::ReadColumn(int row_group, const std::string& name) con
     Decompress(chunk->codec, {}, 0, col.what);  // throws the unsupported-codec message
   }
 
+  const int64_t group_rows = row_groups_[row_group].num_rows;
+  if (chunk->num_values < 0 || chunk->num_values > kMaxChunkValues ||
+      (col.max_rep == 0 && chunk->num_values != group_rows) ||
+      (col.max_rep > 0 && chunk->num_values < group_rows)) {
+    throw ParquetError(col.what + ": the column chunk has " + std::to_string(chunk->num_values) +
+                       " values for " + std::to_string(group_rows) + " rows (at most " +
+                       std::to_string(kMaxChunkValues) + " values a chunk are read)");
+  }
+
   const std::string bytes = ReadBytes(chunk->start, chunk->compressed_size);
   std::string_view data(bytes);
   size_t pos = 0;
   std::vector<std::string> dictionary;
   bool have_dictionary = false;
   int64_t levels_read = 0;
-  while (levels_read < chunk->num_values) {
-    if (pos >= data.size()) throw ParquetError(col.what + ": the pages end early");
-    th::Struct header;
-    try {
-      header = th::DecodeStruct(data, &pos);
-    } catch (const th::ThriftError& e) {
-      throw ParquetError(col.what + ": corrupt page header: " + e.what());
+  // A page's value count, from the file: it must fit what the chunk has left.
+  auto check_count = [&](int64_t n) {
+    if (n < 0 || n > chunk->num_values - levels_read) {
+      throw ParquetError(col.what + ": a page of " + std::to_string(n) + " values where " +
+                         std::to_string(chunk->num_values - levels_read) + " remain");
     }
-    const int type = static_cast<int>(th::Get(header, 1, "PageHeader.type").Int("type"));
-    const int64_t raw_size = th::Get(header, 2, "uncompressed_page_size").Int("size");
-    const int64_t comp_size = th::Get(header, 3, "compressed_page_size").Int("size");
-    if (comp_size < 0 || static_cast<size_t>(comp_size) > data.size() - pos) {
-      throw ParquetError(col.what + ": a page runs past its column chunk");
-    }
-    const std::string_view page = data.substr(pos, comp_size);
-    pos += comp_size;
-    if (type == kPageDictionary) {
-      const th::Struct& dh = th::Get(header, 7, "dictionary_page_header").Fields("dict");
-      const int64_t n = th::Get(dh, 1, "DictionaryPageHeader.num_values").Int("num_values");
-      const int enc = static_cast<int>(th::Get(dh, 2, "DictionaryPageHeader.encoding").Int("e"));
-      if (enc != kEncPlain && enc != kEncPlainDictionary) {
-        throw ParquetError(col.what + ": dictionary page encoding " + std::to_string(enc));
+  };
+  try {
+    while (levels_read < chunk->num_values) {
+      if (pos >= data.size()) throw ParquetError(col.what + ": the pages end early");
+      th::Struct header;
+      try {
+        header = th::DecodeStruct(data, &pos);
+      } catch (const th::ThriftError& e) {
+        throw ParquetError(col.what + ": corrupt page header: " + e.what());
       }
-      dictionary.clear();
-      DecodePlainByteArrays(Decompress(chunk->codec, page, raw_size, col.what), n, col.what,
-                            dictionary);
-      have_dictionary = true;
-      continue;
-    }
-    if (type != kPageData && type != kPageDataV2) continue;  // index pages: skip
-    int64_t n = 0;
-    int encoding = 0;
-    std::string decompressed;
-    std::string_view values;
-    const size_t level_start = col.def.size();
-    if (type == kPageData) {
-      const th::Struct& dh = th::Get(header, 5, "data_page_header").Fields("data_page_header");
-      n = th::Get(dh, 1, "DataPageHeader.num_values").Int("num_values");
-      encoding = static_cast<int>(th::Get(dh, 2, "DataPageHeader.encoding").Int("encoding"));
-      decompressed = Decompress(chunk->codec, page, raw_size, col.what);
-      std::string_view body(decompressed);
-      size_t at = 0;
-      auto levels = [&](int max_level, std::vector<int16_t>& out, const char* which) {
-        if (max_level == 0) {
-          out.insert(out.end(), n, 0);
-          return;
+      const int type = static_cast<int>(th::Get(header, 1, "PageHeader.type").Int("type"));
+      const int64_t raw_size = th::Get(header, 2, "uncompressed_page_size").Int("size");
+      const int64_t comp_size = th::Get(header, 3, "compressed_page_size").Int("size");
+      if (comp_size < 0 || static_cast<size_t>(comp_size) > data.size() - pos) {
+        throw ParquetError(col.what + ": a page runs past its column chunk");
+      }
+      const std::string_view page = data.substr(pos, comp_size);
+      pos += comp_size;
+      if (type == kPageDictionary) {
+        const th::Struct& dh = th::Get(header, 7, "dictionary_page_header").Fields("dict");
+        const int64_t n = th::Get(dh, 1, "DictionaryPageHeader.num_values").Int("num_values");
+        if (n < 0)
+          throw ParquetError(col.what + ": a dictionary of " + std::to_string(n) + " values");
+        const int enc = static_cast<int>(th::Get(dh, 2, "DictionaryPageHeader.encoding").Int("e"));
+        if (enc != kEncPlain && enc != kEncPlainDictionary) {
+          throw ParquetError(col.what + ": dictionary page encoding " + std::to_string(enc));
         }
-        const int enc_field = which[0] == 'r' ? 4 : 3;
-        if (const auto* le = th::Find(dh, enc_field); le && le->Int("level encoding") != kEncRle) {
-          throw ParquetError(col.what + ": " + which + " levels with encoding " +
-                             std::to_string(le->Int("level encoding")) + " (only RLE)");
+        dictionary.clear();
+        DecodePlainByteArrays(Decompress(chunk->codec, page, raw_size, col.what), n, col.what,
+                              dictionary);
+        have_dictionary = true;
+        continue;
+      }
+      if (type != kPageData && type != kPageDataV2) continue;  // index pages: skip
+      int64_t n = 0;
+      int encoding = 0;
+      std::string decompressed;
+      std::string_view values;
+      const size_t level_start = col.def.size();
+      if (type == kPageData) {
+        const th::Struct& dh = th::Get(header, 5, "data_page_header").Fields("data_page_header");
+        n = th::Get(dh, 1, "DataPageHeader.num_values").Int("num_values");
+        check_count(n);
+        encoding = static_cast<int>(th::Get(dh, 2, "DataPageHeader.encoding").Int("encoding"));
+        decompressed = Decompress(chunk->codec, page, raw_size, col.what);
+        std::string_view body(decompressed);
+        size_t at = 0;
+        auto levels = [&](int max_level, std::vector<int16_t>& out, const char* which) {
+          if (max_level == 0) {
+            out.insert(out.end(), n, 0);
+            return;
+          }
+          const int enc_field = which[0] == 'r' ? 4 : 3;
+          if (const auto* le = th::Find(dh, enc_field);
+              le && le->Int("level encoding") != kEncRle) {
+            throw ParquetError(col.what + ": " + which + " levels with encoding " +
+                               std::to_string(le->Int("level encoding")) + " (only RLE)");
+          }
+          const int64_t len = ReadLe32(body, at, col.what);
+          if (static_cast<size_t>(len) > body.size() - at - 4) {
+            throw ParquetError(col.what + ": level block past the page");
+          }
+          DecodeLevels(body.substr(at + 4, len), max_level, n, col.what, out);
+          at += 4 + len;
+        };
+        levels(col.max_rep, col.rep, "repetition");
+        levels(col.max_def, col.def, "definition");
+        values = body.substr(at);
+      } else {
+        const th::Struct& dh = th::Get(header, 8, "data_page_header_v2").Fields("v2");
+        n = th::Get(dh, 1, "DataPageHeaderV2.num_values").Int("num_values");
+        check_count(n);
+        encoding = static_cast<int>(th::Get(dh, 4, "DataPageHeaderV2.encoding").Int("encoding"));
+        const int64_t def_len = th::Get(dh, 5, "definition_levels_byte_length").Int("len");
+        const int64_t rep_len = th::Get(dh, 6, "repetition_levels_byte_length").Int("len");
+        bool compressed = true;
+        if (const auto* c = th::Find(dh, 7)) compressed = c->Int("is_compressed") != 0;
+        if (def_len < 0 || rep_len < 0 || def_len > comp_size || rep_len > comp_size - def_len) {
+          throw ParquetError(col.what + ": bad level lengths in a v2 page");
         }
-        const int64_t len = ReadLe32(body, at, col.what);
-        if (static_cast<size_t>(len) > body.size() - at - 4) {
-          throw ParquetError(col.what + ": level block past the page");
+        if (col.max_rep > 0) {
+          DecodeLevels(page.substr(0, rep_len), col.max_rep, n, col.what, col.rep);
+        } else {
+          col.rep.insert(col.rep.end(), n, 0);
         }
-        DecodeLevels(body.substr(at + 4, len), max_level, n, col.what, out);
-        at += 4 + len;
-      };
-      levels(col.max_rep, col.rep, "repetition");
-      levels(col.max_def, col.def, "definition");
-      values = body.substr(at);
-    } else {
-      const th::Struct& dh = th::Get(header, 8, "data_page_header_v2").Fields("v2");
-      n = th::Get(dh, 1, "DataPageHeaderV2.num_values").Int("num_values");
-      encoding = static_cast<int>(th::Get(dh, 4, "DataPageHeaderV2.encoding").Int("encoding"));
-      const int64_t def_len = th::Get(dh, 5, "definition_levels_byte_length").Int("len");
-      const int64_t rep_len = th::Get(dh, 6, "repetition_levels_byte_length").Int("len");
-      bool compressed = true;
-      if (const auto* c = th::Find(dh, 7)) compressed = c->Int("is_compressed") != 0;
-      if (def_len < 0 || rep_len < 0 || def_len + rep_len > comp_size) {
-        throw ParquetError(col.what + ": bad level lengths in a v2 page");
+        if (col.max_def > 0) {
+          DecodeLevels(page.substr(rep_len, def_len), col.max_def, n, col.what, col.def);
+        } else {
+          col.def.insert(col.def.end(), n, 0);
+        }
+        const std::string_view rest = page.substr(rep_len + def_len);
+        const int64_t rest_raw = raw_size - rep_len - def_len;
+        if (compressed) {
+          decompressed = Decompress(chunk->codec, rest, rest_raw, col.what);
+          values = decompressed;
+        } else {
+          values = rest;
+        }
       }
-      if (col.max_rep > 0) {
-        DecodeLevels(page.substr(0, rep_len), col.max_rep, n, col.what, col.rep);
+      int64_t present = 0;
+      for (size_t k = level_start; k < col.def.size(); ++k) present += col.def[k] == col.max_def;
+      if (encoding == kEncPlain) {
+        DecodePlainByteArrays(values, present, col.what, col.values);
+      } else if (encoding == kEncPlainDictionary || encoding == kEncRleDictionary) {
+        if (!have_dictionary)
+          throw ParquetError(col.what + ": dictionary-encoded page without dictionary");
+        if (present > 0) {
+          if (values.empty()) throw ParquetError(col.what + ": empty dictionary index block");
+          const int bw = static_cast<uint8_t>(values[0]);
+          if (bw > 32) throw ParquetError(col.what + ": bad dictionary index width");
+          DecodeHybrid(values.substr(1), bw, present, col.what, [&](uint32_t i) {
+            if (i >= dictionary.size())
+              throw ParquetError(col.what + ": dictionary index out of range");
+            col.values.push_back(dictionary[i]);
+          });
+        }
       } else {
-        col.rep.insert(col.rep.end(), n, 0);
+        throw ParquetError(col.what + ": value encoding " + std::to_string(encoding) +
+                           " is not supported (PLAIN or dictionary)");
       }
-      if (col.max_def > 0) {
-        DecodeLevels(page.substr(rep_len, def_len), col.max_def, n, col.what, col.def);
-      } else {
-        col.def.insert(col.def.end(), n, 0);
-      }
-      const std::string_view rest = page.substr(rep_len + def_len);
-      const int64_t rest_raw = raw_size - rep_len - def_len;
-      if (compressed) {
-        decompressed = Decompress(chunk->codec, rest, rest_raw, col.what);
-        values = decompressed;
-      } else {
-        values = rest;
-      }
+      levels_read += n;
     }
-    int64_t present = 0;
-    for (size_t k = level_start; k < col.def.size(); ++k) present += col.def[k] == col.max_def;
-    if (encoding == kEncPlain) {
-      DecodePlainByteArrays(values, present, col.what, col.values);
-    } else if (encoding == kEncPlainDictionary || encoding == kEncRleDictionary) {
-      if (!have_dictionary)
-        throw ParquetError(col.what + ": dictionary-encoded page without dictionary");
-      if (present > 0) {
-        if (values.empty()) throw ParquetError(col.what + ": empty dictionary index block");
-        const int bw = static_cast<uint8_t>(values[0]);
-        if (bw > 32) throw ParquetError(col.what + ": bad dictionary index width");
-        DecodeHybrid(values.substr(1), bw, present, col.what, [&](uint32_t i) {
-          if (i >= dictionary.size())
-            throw ParquetError(col.what + ": dictionary index out of range");
-          col.values.push_back(dictionary[i]);
-        });
-      }
-    } else {
-      throw ParquetError(col.what + ": value encoding " + std::to_string(encoding) +
-                         " is not supported (PLAIN or dictionary)");
-    }
-    levels_read += n;
+  } catch (const th::ThriftError& e) {
+    // A page header with a missing field or a field of the wrong type.
+    throw ParquetError(col.what + ": corrupt page header: " + e.what());
   }
   // Rows start where the repetition level is 0.
   size_t v = 0;
@@ -485,6 +522,7 @@ std::vector<std::vector<std::optional<std::string>>> ColumnLevels::ListOfLists(s
   for (size_t k = row_begin[row]; k < row_begin[row + 1]; ++k) {
     if (def[k] < repeated_def[0]) continue;  // null or empty outer list
     if (rep[k] <= 1) out.emplace_back();     // a new outer element
+    if (out.empty()) throw ParquetError(what + ": repetition level 2 without an outer element");
     if (def[k] < repeated_def[1]) continue;  // null or empty inner list
     if (def[k] == max_def) {
       out.back().emplace_back(values[v++]);

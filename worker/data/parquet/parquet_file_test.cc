@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "worker/data/parquet/parquet_writer.h"
+#include "worker/data/parquet/thrift_compact.h"
 #include "worker/data/testing/reference_data.h"
 
 namespace bagel::data::parquet {
@@ -134,6 +137,237 @@ TEST(ParquetFile, ErrorsNameTheFile) {
   EXPECT_THROW(f->ReadColumn(0, "missing"), ParquetError);
   EXPECT_THROW(f->ReadColumn(0, "image").List(0), ParquetError);
   std::filesystem::remove(bad);
+}
+
+// ----- hand-made files: one column, one row group, chunk bytes given -------------------------
+
+struct Crafted {
+  bool list_of_lists = false;    // "instruction_list" list<list<string>> (max_rep 2, max_def 5);
+                                 // otherwise an optional binary "image" (max_def 1)
+  std::string chunk;             // page headers and pages
+  int64_t num_values = 0;        // ColumnMetaData.num_values
+  int64_t num_rows = 0;          // RowGroup.num_rows
+  int64_t compressed_size = -1;  // -1: chunk.size()
+};
+
+void PutLe32(std::string& out, uint32_t v) {
+  for (int b = 0; b < 4; ++b) out.push_back(static_cast<char>((v >> (8 * b)) & 0xff));
+}
+
+std::string Varint(uint64_t v) {
+  std::string out;
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+  return out;
+}
+
+// An RLE run of `count` copies of a one-byte level.
+std::string RleRun(uint64_t count, int level) {
+  return Varint(count << 1) + std::string(1, static_cast<char>(level));
+}
+
+// A v1 level block: its 4-byte length, then the runs.
+std::string LevelBlock(const std::string& runs) {
+  std::string out;
+  PutLe32(out, static_cast<uint32_t>(runs.size()));
+  return out + runs;
+}
+
+void Element(thrift::Encoder& e, const std::string& name, int repetition, int type, int children) {
+  e.BeginListStruct();
+  if (type >= 0) e.I32(1, type);
+  if (repetition >= 0) e.I32(3, repetition);
+  e.Binary(4, name);
+  if (children >= 0) e.I32(5, children);
+  e.EndStruct();
+}
+
+std::string WriteCrafted(const std::string& name, const Crafted& c) {
+  std::string file = "PAR1" + c.chunk;
+  const int64_t size =
+      c.compressed_size >= 0 ? c.compressed_size : static_cast<int64_t>(c.chunk.size());
+  thrift::Encoder m;
+  m.I32(1, 1);
+  std::vector<std::string> path;
+  if (c.list_of_lists) {
+    m.BeginStructList(2, 6);
+    Element(m, "schema", -1, -1, 1);
+    Element(m, "instruction_list", 1, -1, 1);
+    Element(m, "list", 2, -1, 1);
+    Element(m, "element", 1, -1, 1);
+    Element(m, "list", 2, -1, 1);
+    Element(m, "element", 1, 6, -1);
+    path = {"instruction_list", "list", "element", "list", "element"};
+  } else {
+    m.BeginStructList(2, 2);
+    Element(m, "schema", -1, -1, 1);
+    Element(m, "image", 1, 6, -1);
+    path = {"image"};
+  }
+  m.I64(3, c.num_rows);
+  m.BeginStructList(4, 1);
+  m.BeginListStruct();
+  m.BeginStructList(1, 1);
+  m.BeginListStruct();
+  m.I64(2, 4);
+  m.BeginStruct(3);
+  m.I32(1, 6);
+  m.I32List(2, {0, 3});
+  m.BinaryList(3, path);
+  m.I32(4, 0);
+  m.I64(5, c.num_values);
+  m.I64(6, size);
+  m.I64(7, size);
+  m.I64(9, 4);
+  m.EndStruct();
+  m.EndStruct();
+  m.I64(2, size);
+  m.I64(3, c.num_rows);
+  m.EndStruct();
+  m.End();
+  file += m.bytes();
+  PutLe32(file, static_cast<uint32_t>(m.bytes().size()));
+  file += "PAR1";
+  const std::string out = (std::filesystem::temp_directory_path() / name).string();
+  std::ofstream(out, std::ios::binary | std::ios::trunc).write(file.data(), file.size());
+  return out;
+}
+
+// A v1 data page (PLAIN values, RLE levels) claiming `n` values.
+std::string PageV1(int64_t n, const std::string& body) {
+  thrift::Encoder h;
+  h.I32(1, 0);
+  h.I32(2, static_cast<int32_t>(body.size()));
+  h.I32(3, static_cast<int32_t>(body.size()));
+  h.BeginStruct(5);
+  h.I64(1, n);
+  h.I32(2, 0);
+  h.I32(3, 3);
+  h.I32(4, 3);
+  h.EndStruct();
+  h.End();
+  return h.bytes() + body;
+}
+
+// A v2 data page, uncompressed: repetition levels, definition levels, then PLAIN values.
+std::string PageV2(int64_t n, const std::string& rep, const std::string& def,
+                   const std::string& values) {
+  const std::string body = rep + def + values;
+  thrift::Encoder h;
+  h.I32(1, 3);
+  h.I32(2, static_cast<int32_t>(body.size()));
+  h.I32(3, static_cast<int32_t>(body.size()));
+  h.BeginStruct(8);
+  h.I64(1, n);
+  h.I32(2, 0);
+  h.I64(3, n);
+  h.I32(4, 0);
+  h.I32(5, static_cast<int32_t>(def.size()));
+  h.I32(6, static_cast<int32_t>(rep.size()));
+  h.Bool(7, false);
+  h.EndStruct();
+  h.End();
+  return h.bytes() + body;
+}
+
+// A bit-packed run whose byte count (groups * bit width 3) wraps around 2^64 to 2 bytes: the
+// decoder must refuse it rather than read the bytes after the level block.
+TEST(ParquetFile, BitPackedRunLengthCannotWrap) {
+  const uint64_t groups = 6148914691236517206ull;  // * 3 = 2^64 + 2
+  Crafted c;
+  c.list_of_lists = true;  // definition levels of 3 bits
+  c.num_values = c.num_rows = 16;
+  c.chunk = PageV2(16, RleRun(16, 0), Varint((groups << 1) | 1) + std::string(2, '\0'),
+                   std::string(4, '\0'));
+  const std::string path = WriteCrafted("bagel_crafted_wrap.parquet", c);
+  try {
+    ParquetFile::Open(path)->ReadColumn(0, "instruction_list");
+    ADD_FAILURE() << "a wrapped bit-packed run was read";
+  } catch (const ParquetError& e) {
+    EXPECT_NE(std::string(e.what()).find("bit-packed run past the data"), std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
+// A repetition level 2 (a new inner element) in a row whose outer list is null.
+TEST(ParquetFile, InnerElementWithoutOuterElementIsAnError) {
+  Crafted c;
+  c.list_of_lists = true;
+  c.num_values = 2;
+  c.num_rows = 1;
+  std::string value;
+  PutLe32(value, 1);
+  value += "x";
+  c.chunk = PageV1(
+      2, LevelBlock(RleRun(1, 0) + RleRun(1, 2)) + LevelBlock(RleRun(1, 0) + RleRun(1, 5)) + value);
+  const std::string path = WriteCrafted("bagel_crafted_rep2.parquet", c);
+  const ColumnLevels col = ParquetFile::Open(path)->ReadColumn(0, "instruction_list");
+  ASSERT_EQ(col.num_rows(), 1u);
+  try {
+    col.ListOfLists(0);
+    ADD_FAILURE() << "no error";
+  } catch (const ParquetError& e) {
+    EXPECT_NE(std::string(e.what()).find("without an outer element"), std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove(path);
+}
+
+// Every corruption of a page header or count is a ParquetError naming the column, never another
+// exception (which would stop the trainer) or an enormous allocation.
+TEST(ParquetFile, CorruptPagesAreParquetErrors) {
+  struct Case {
+    const char* name;
+    Crafted crafted;
+  };
+  std::vector<Case> cases;
+  {  // data_page_header is an integer, not a struct (a thrift type mismatch)
+    thrift::Encoder h;
+    h.I32(1, 0);
+    h.I32(2, 0);
+    h.I32(3, 0);
+    h.I32(5, 7);
+    h.End();
+    cases.push_back({"header_type", {false, h.bytes(), 1, 1, -1}});
+  }
+  {  // a required header field missing
+    thrift::Encoder h;
+    h.I32(1, 0);
+    h.End();
+    cases.push_back({"header_missing", {false, h.bytes(), 1, 1, -1}});
+  }
+  // A negative page value count.
+  cases.push_back({"negative_n", {false, PageV2(-5, "", "", ""), 1, 1, -1}});
+  // A page claiming 2^36 values in a chunk of one.
+  cases.push_back(
+      {"page_n",
+       {false, PageV1(int64_t{1} << 36, LevelBlock(RleRun(uint64_t{1} << 36, 0))), 1, 1, -1}});
+  // A chunk and row group claiming 2^36 values, with a tiny page to match.
+  cases.push_back({"chunk_n",
+                   {false, PageV1(int64_t{1} << 36, LevelBlock(RleRun(uint64_t{1} << 36, 0))),
+                    int64_t{1} << 36, int64_t{1} << 36, -1}});
+  // A non-repeated column whose chunk has more values than the row group has rows.
+  cases.push_back({"chunk_rows", {false, PageV1(3, LevelBlock(RleRun(3, 0))), 3, 1, -1}});
+  // start + compressed_size overflows int64.
+  cases.push_back({"chunk_size",
+                   {false, PageV1(1, LevelBlock(RleRun(1, 0))), 1, 1,
+                    std::numeric_limits<int64_t>::max() - 2}});
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.name);
+    const std::string path =
+        WriteCrafted(std::string("bagel_crafted_") + k.name + ".parquet", k.crafted);
+    try {
+      ParquetFile::Open(path)->ReadColumn(0, "image");
+      ADD_FAILURE() << "no error";
+    } catch (const ParquetError& e) {
+      EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+    }
+    std::filesystem::remove(path);
+  }
 }
 
 TEST(Snappy, DecodesLiteralsAndCopies) {
