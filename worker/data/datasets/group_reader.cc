@@ -2,6 +2,8 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+#include <exception>
 #include <filesystem>
 
 #include "worker/data/images/image_decode.h"
@@ -87,6 +89,7 @@ const std::vector<WorkUnit>& GroupReader::Units() const {
 
 void GroupReader::set_cursor(ReaderCursor cursor) {
   cursor_ = std::move(cursor);
+  failed_row_group_.reset();
   // Only a pass read from its start can prove that the group yields nothing.
   good_in_pass_ = !(cursor_.unit == 0 && cursor_.row == 0);
 }
@@ -113,6 +116,7 @@ void GroupReader::NextPass() {
                 "); check the dataset (docs/DATA.md, bad data)");
   }
   cursor_.pass++;
+  failed_row_group_.reset();  // a new pass tries (and counts) every row group again
   cursor_.units.reset();
   cursor_.unit = -1;
   good_in_pass_ = false;
@@ -121,11 +125,15 @@ void GroupReader::NextPass() {
 }
 
 parquet::ParquetFile& GroupReader::File(int32_t file) {
-  auto it = files_.find(file);
-  if (it == files_.end()) {
-    it = files_.emplace(file, parquet::ParquetFile::Open(catalog_.files.at(file))).first;
+  for (size_t k = 0; k < files_.size(); ++k) {
+    if (files_[k].first != file) continue;
+    std::rotate(files_.begin() + k, files_.begin() + k + 1, files_.end());  // most recent last
+    return *files_.back().second;
   }
-  return *it->second;
+  auto opened = parquet::ParquetFile::Open(catalog_.files.at(file));
+  if (files_.size() >= kMaxOpenFiles) files_.erase(files_.begin());  // closes the least recent
+  files_.emplace_back(file, std::move(opened));
+  return *files_.back().second;
 }
 
 const GroupReader::Columns& GroupReader::ColumnsOf(int32_t file, int32_t row_group) {
@@ -167,13 +175,23 @@ ReadResult GroupReader::Read() {
     parquet::ParquetFile* f = nullptr;
     try {
       f = &File(file);
-    } catch (const parquet::ParquetError& e) {
+    } catch (const std::exception& e) {
       NextUnit();
       skipped_in_pass_[kSkipUnreadable]++;
       return {ref, std::nullopt, kSkipUnreadable, e.what()};
     }
     if (cursor_.row_group >= f->num_row_groups()) {
       NextUnit();
+      continue;
+    }
+    if (failed_row_group_ == std::make_pair(cursor_.unit, cursor_.row_group)) {
+      // Its columns failed on an earlier row (one skip counted): pass over the rest of it.
+      if (catalog_.kind == GroupKind::kEdit || u.one_row) {
+        NextUnit();
+      } else {
+        cursor_.row_group++;
+        cursor_.row = 0;
+      }
       continue;
     }
     if (cursor_.row >= f->row_group_rows(cursor_.row_group)) {
@@ -185,12 +203,15 @@ ReadResult GroupReader::Read() {
       }
       continue;
     }
+    const std::pair<int64_t, int32_t> at(cursor_.unit, cursor_.row_group);
     if (u.one_row) {
       NextUnit();
     } else {
       cursor_.row++;
     }
-    return Build(ref);
+    ReadResult result = Build(ref);
+    if (columns_failed_) failed_row_group_ = at;
+    return result;
   }
 }
 
@@ -199,6 +220,7 @@ ReadResult GroupReader::Rebuild(const SampleRef& ref) { return Build(ref); }
 ReadResult GroupReader::Build(const SampleRef& ref) {
   ReadResult out;
   out.ref = ref;
+  columns_failed_ = false;
   CounterRng rng(
       CounterRng::Mix({seed_, static_cast<uint64_t>(ref.group), static_cast<uint64_t>(ref.pass),
                        static_cast<uint64_t>(ref.item), static_cast<uint64_t>(ref.row_group),
@@ -238,7 +260,14 @@ ReadResult GroupReader::Build(const SampleRef& ref) {
         out.sample = BuildVlmSample(record, load, context_);
       }
     } else {
-      const Columns& c = ColumnsOf(item.file, ref.row_group);
+      const Columns* columns = nullptr;
+      try {
+        columns = &ColumnsOf(item.file, ref.row_group);
+      } catch (...) {
+        columns_failed_ = true;
+        throw;
+      }
+      const Columns& c = *columns;
       const size_t row = static_cast<size_t>(ref.row);
       if (catalog_.kind == GroupKind::kT2i) {
         out.sample = BuildT2iSample(c.a.Scalar(row), c.b.Scalar(row), what, rng, context_);
@@ -252,6 +281,11 @@ ReadResult GroupReader::Build(const SampleRef& ref) {
     return skip(kSkipUnreadable, e.what());
   } catch (const c10::Error& e) {
     return skip(kSkipMalformed, e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    // Anything else a record or file can provoke (a library's own exception, an allocation a
+    // corrupt size asked for): skipped, never the end of training.
+    return skip(IsJsonl(catalog_.kind) ? kSkipMalformed : kSkipUnreadable,
+                std::string("cannot read: ") + e.what());
   }
   good_in_pass_ = true;
   return out;

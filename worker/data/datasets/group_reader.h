@@ -11,8 +11,10 @@
 // SampleRef alone (the packer's buffer is checkpointed that way).
 //
 // Bad records never throw: Read() returns them with a skip reason (sample_builders.h) and a
-// message naming the file and line / row. A parquet file that cannot be opened or lacks a
-// column skips its whole unit ("unreadable_file"). A full pass that gives no usable sample is
+// message naming the file and line / row. A parquet file that cannot be opened, or a row group
+// that lacks a column or has a corrupt page, skips its whole unit / row group with one counted
+// "unreadable_file"; any other exception while building a record is a skip too (naming the file
+// and row), so no bad file stops training. A full pass that gives no usable sample is
 // a c10::Error naming the group: the dataset can yield nothing.
 #pragma once
 
@@ -22,6 +24,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "worker/data/datasets/dataset_catalog.h"
@@ -111,8 +114,15 @@ class GroupReader {
   ReaderCursor cursor_;
   bool good_in_pass_ = false;
   std::map<std::string, int64_t> skipped_in_pass_;
-  std::map<int32_t, std::unique_ptr<parquet::ParquetFile>> files_;
+  // The parquet files open now, the most recently used last. Reads go unit by unit, so only a
+  // couple are kept open (a rank may cycle through thousands of files).
+  static constexpr size_t kMaxOpenFiles = 2;
+  std::vector<std::pair<int32_t, std::unique_ptr<parquet::ParquetFile>>> files_;
   std::unique_ptr<Columns> columns_;  // the last row group read
+  // The last (unit, row group) of this pass whose columns could not be read: the rest of its
+  // rows are passed over without reading it again (its first row gave the one counted skip).
+  std::optional<std::pair<int64_t, int32_t>> failed_row_group_;
+  bool columns_failed_ = false;  // the last Build could not read its row group's columns
 };
 
 }  // namespace bagel::data

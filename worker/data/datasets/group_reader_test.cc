@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
 #include "worker/data/parquet/parquet_file.h"
+#include "worker/data/parquet/parquet_writer.h"
 #include "worker/data/testing/generated_data.h"
 
 namespace bagel::data {
@@ -112,6 +117,91 @@ TEST(GroupReader, BadRecordsComeBackWithAReasonAndTheirRow) {
   EXPECT_EQ(bad.skip_reason, kSkipBadImage);
   EXPECT_NE(bad.message.find("part-00000.parquet row group 0 row 1"), std::string::npos)
       << bad.message;
+}
+
+// A T2I file of `rows` rows in row groups of `per_group`; image cells "\0binK" (not pictures:
+// every row is a bad_image skip, which is enough to follow the reader's cursor).
+std::string WriteT2i(const std::string& name, int rows, int per_group) {
+  std::vector<parquet::Row> data;
+  for (int i = 0; i < rows; ++i) {
+    parquet::Row r(2);
+    r[0].scalar = std::string("\0bin", 4) + std::to_string(i);
+    r[1].scalar = "{}";
+    data.push_back(r);
+  }
+  const std::string path = (std::filesystem::temp_directory_path() / name).string();
+  parquet::WriteParquet(
+      path, {{"image", parquet::ColumnKind::kBinary}, {"captions", parquet::ColumnKind::kString}},
+      data, per_group);
+  return path;
+}
+
+// A T2I catalog of the given files, one item per file, in order.
+GroupCatalog T2iCatalog(const std::vector<std::string>& files) {
+  GroupCatalog c;
+  c.name = "crafted";
+  c.kind = GroupKind::kT2i;
+  c.spec.type = "t2i";
+  c.files = files;
+  for (size_t i = 0; i < files.size(); ++i) c.items.push_back({static_cast<int32_t>(i)});
+  return c;
+}
+
+size_t OpenFds() {
+  return static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"),
+                                           std::filesystem::directory_iterator()));
+}
+
+// A worker reading many files keeps only a couple open (thousands of files per rank would
+// otherwise exhaust RLIMIT_NOFILE).
+TEST(GroupReader, KeepsFewParquetFilesOpen) {
+  const std::string path = WriteT2i("bagel_group_reader_fds.parquet", 2, 2);
+  const GroupCatalog catalog = T2iCatalog(std::vector<std::string>(12, path));
+  std::vector<WorkUnit> units;
+  for (int64_t i = 0; i < 12; ++i) units.push_back({i, 0, 0, false});
+  const size_t before = OpenFds();
+  GroupReader r(catalog, units, BuildContext{}, 9);
+  for (int i = 0; i < 24; ++i) {
+    const ReadResult rr = r.Read();
+    EXPECT_EQ(rr.ref.item, i / 2);
+    EXPECT_EQ(rr.skip_reason, kSkipBadImage) << rr.message;
+  }
+  EXPECT_LE(OpenFds(), before + 2);
+  std::filesystem::remove(path);
+}
+
+// A row group whose column cannot be read is one counted skip; its other rows are not read (nor
+// decoded again) and the next record is the next row group's first.
+TEST(GroupReader, UnreadableRowGroupIsSkippedWhole) {
+  const std::string path = WriteT2i("bagel_group_reader_bad_rg.parquet", 6, 3);
+  {  // The first image value's PLAIN length runs far past its page.
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t at = bytes.find(std::string("\0bin0", 5));
+    ASSERT_NE(at, std::string::npos);
+    ASSERT_GE(at, 4u);
+    bytes.replace(at - 4, 4, std::string(4, '\xff'));
+    std::ofstream(path, std::ios::binary | std::ios::trunc).write(bytes.data(), bytes.size());
+  }
+  const GroupCatalog catalog = T2iCatalog({path});
+  GroupReader r(catalog, {{0, 0, 0, false}}, BuildContext{}, 9);
+  const ReadResult bad = r.Read();
+  EXPECT_EQ(bad.skip_reason, kSkipUnreadable) << bad.message;
+  EXPECT_EQ(bad.ref, (SampleRef{0, 0, 0, 0, 0}));
+  EXPECT_NE(bad.message.find("row group 0"), std::string::npos) << bad.message;
+  const ReadResult next = r.Read();
+  EXPECT_EQ(next.ref, (SampleRef{0, 0, 0, 1, 0}));
+  EXPECT_EQ(next.skip_reason, kSkipBadImage) << next.message;
+  for (int i = 0; i < 2; ++i) r.Read();
+  // The pass is over and gave nothing usable: the error counts the row group once.
+  try {
+    r.Read();
+    ADD_FAILURE() << "no error after a pass without a usable sample";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("3 bad_image, 1 unreadable_file"), std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove(path);
 }
 
 TEST(GroupReader, CursorJsonRoundTrips) {
