@@ -26,7 +26,10 @@ WorkUnit WorkUnit::FromJson(const json& j) {
               "data state: a work unit must be [item, row_group, "
               "row, one_row], got ",
               j.dump());
-  return {j[0].get<int64_t>(), j[1].get<int32_t>(), j[2].get<int64_t>(), j[3].get<int>() != 0};
+  WorkUnit u{j[0].get<int64_t>(), j[1].get<int32_t>(), j[2].get<int64_t>(), j[3].get<int>() != 0};
+  TORCH_CHECK(u.item >= 0 && u.row_group >= 0 && u.row >= 0,
+              "data state: a work unit with a negative index: ", j.dump());
+  return u;
 }
 
 json ReaderCursor::ToJson() const {
@@ -47,6 +50,8 @@ ReaderCursor ReaderCursor::FromJson(const json& j) {
   c.unit = j.at("unit").get<int64_t>();
   c.row_group = j.value("row_group", 0);
   c.row = j.value("row", int64_t{0});
+  TORCH_CHECK(c.pass >= 0 && c.unit >= 0 && c.row_group >= 0 && c.row >= 0,
+              "data state: a reader cursor with a negative index: ", j.dump());
   if (j.contains("units")) {
     c.units.emplace();
     for (const auto& u : j["units"]) c.units->push_back(WorkUnit::FromJson(u));
@@ -60,8 +65,20 @@ SampleRef SampleRef::FromJson(const json& j) {
   TORCH_CHECK(j.is_array() && j.size() == 5,
               "data state: a sample reference must be [group, pass, item, row_group, row], got ",
               j.dump());
-  return {j[0].get<int>(), j[1].get<int64_t>(), j[2].get<int64_t>(), j[3].get<int32_t>(),
-          j[4].get<int64_t>()};
+  SampleRef r{j[0].get<int>(), j[1].get<int64_t>(), j[2].get<int64_t>(), j[3].get<int32_t>(),
+              j[4].get<int64_t>()};
+  TORCH_CHECK(r.group >= 0 && r.pass >= 0 && r.item >= 0 && r.row_group >= 0 && r.row >= 0,
+              "data state: a sample reference with a negative index: ", j.dump());
+  return r;
+}
+
+void CheckUnitsFit(const GroupCatalog& catalog, const std::vector<WorkUnit>& units) {
+  const int64_t n = static_cast<int64_t>(catalog.items.size());
+  for (const WorkUnit& u : units) {
+    TORCH_CHECK(u.item >= 0 && u.item < n, "data state: group '", catalog.name,
+                "' has a saved position at item ", u.item, " but the group now has ", n,
+                " items (the dataset changed since the checkpoint?)");
+  }
 }
 
 struct GroupReader::Columns {
@@ -88,6 +105,15 @@ const std::vector<WorkUnit>& GroupReader::Units() const {
 }
 
 void GroupReader::set_cursor(ReaderCursor cursor) {
+  // The cursor comes from a checkpoint: its indices must fit this catalog and these units.
+  if (cursor.units) CheckUnitsFit(catalog_, *cursor.units);
+  const size_t units = cursor.units ? cursor.units->size() : standard_units_.size();
+  TORCH_CHECK(cursor.pass >= 0 && cursor.unit >= 0 && cursor.unit <= static_cast<int64_t>(units) &&
+                  cursor.row_group >= 0 && cursor.row >= 0,
+              "data state: group '", catalog_.name, "': a saved reader position (pass ",
+              cursor.pass, ", unit ", cursor.unit, ", row group ", cursor.row_group, ", row ",
+              cursor.row, ") outside this worker's ", units,
+              " units (the dataset changed since the checkpoint?)");
   cursor_ = std::move(cursor);
   failed_row_group_.reset();
   // Only a pass read from its start can prove that the group yields nothing.
@@ -215,7 +241,15 @@ ReadResult GroupReader::Read() {
   }
 }
 
-ReadResult GroupReader::Rebuild(const SampleRef& ref) { return Build(ref); }
+ReadResult GroupReader::Rebuild(const SampleRef& ref) {
+  // The reference comes from a checkpoint: it must name an item of this catalog.
+  TORCH_CHECK(ref.item >= 0 && ref.item < static_cast<int64_t>(catalog_.items.size()) &&
+                  ref.row_group >= 0 && ref.row >= 0,
+              "data state: group '", catalog_.name, "': a saved sample at item ", ref.item,
+              " (row group ", ref.row_group, ", row ", ref.row, ") but the group has ",
+              catalog_.items.size(), " items (the dataset changed since the checkpoint?)");
+  return Build(ref);
+}
 
 ReadResult GroupReader::Build(const SampleRef& ref) {
   ReadResult out;

@@ -80,6 +80,10 @@ struct ReadResult {
   std::string message;                   // "file:line: why"
 };
 
+// A c10::Error naming the group when a unit's item is not in `catalog` (a restored position from
+// a checkpoint whose dataset had other items).
+void CheckUnitsFit(const GroupCatalog& catalog, const std::vector<WorkUnit>& units);
+
 class GroupReader {
  public:
   // `standard_units`: the units of every pass that is not explicit (this worker's shard).
@@ -89,10 +93,12 @@ class GroupReader {
 
   // The next record of the current pass (starting the next pass when this one is done).
   ReadResult Read();
-  // Reads and builds the record at `ref` again (same sample, same randomness).
+  // Reads and builds the record at `ref` again (same sample, same randomness); c10::Error when
+  // `ref` (from a checkpoint) names no item of the catalog.
   ReadResult Rebuild(const SampleRef& ref);
 
   const ReaderCursor& cursor() const { return cursor_; }
+  // A restored cursor; c10::Error naming the group when its indices do not fit the catalog.
   void set_cursor(ReaderCursor cursor);
   const GroupCatalog& catalog() const { return catalog_; }
   // "file:line" / "file row group R row K".

@@ -267,11 +267,16 @@ DataBatch TrainingDataStream::Next() {
 
 json TrainingDataStream::State() const {
   const Impl& m = *impl_;
+  // Each group's item count, so a resume over a changed dataset is an error rather than
+  // cursors pointing at other (or no) items.
+  json items = json::array();
+  for (const auto& c : m.catalogs) items.push_back(c->items.size());
   return {{"version", kStateVersion},
           {"rank", m.options.rank},
           {"world_size", m.options.world_size},
           {"num_workers", m.shard_workers},
           {"batches", m.consumed},
+          {"group_items", std::move(items)},
           {"workers", m.consumed_state}};
 }
 
@@ -287,6 +292,24 @@ void TrainingDataStream::Restore(const std::vector<json>& saved) {
                 " data stream state");
     TORCH_CHECK(s["world_size"].get<size_t>() == saved.size(), "data state: ", saved.size(),
                 " saved ranks but rank ", r, " says world size ", s["world_size"].dump());
+    TORCH_CHECK(s["num_workers"].get<int>() >= 0, "data state of saved rank ", r, ": num_workers ",
+                s["num_workers"].dump());
+    // States written before group_items existed have only the bounds checks of the readers.
+    if (s.contains("group_items")) {
+      const json& items = s["group_items"];
+      TORCH_CHECK(items.is_array() && items.size() == m.catalogs.size(),
+                  "data state of saved rank ", r, ": item counts of ", items.size(),
+                  " data groups for ", m.catalogs.size(), " (the data groups changed?)");
+      for (size_t g = 0; g < m.catalogs.size(); ++g) {
+        const GroupCatalog& c = *m.catalogs[g];
+        TORCH_CHECK(items[g].get<int64_t>() == static_cast<int64_t>(c.items.size()), "data.groups[",
+                    g, "] (", c.name, "): the checkpoint's data position is for ",
+                    items[g].get<int64_t>(), " ", ItemNoun(c.kind), " but the group now has ",
+                    c.items.size(),
+                    "; the dataset changed since the checkpoint (resume with the files it was "
+                    "trained on)");
+      }
+    }
   }
   const int old_world = static_cast<int>(saved.size());
   const json& mine = saved[std::min(m.options.rank, old_world - 1)];
@@ -342,6 +365,7 @@ void TrainingDataStream::Impl::Reshard(const std::vector<json>& saved) {
         }
       }
     }
+    CheckUnitsFit(*catalogs[g], remaining);
     const int64_t n = static_cast<int64_t>(remaining.size());
     for (int w = 0; w < num_workers; ++w) {
       const int64_t idx = static_cast<int64_t>(options.rank) * num_workers + w;

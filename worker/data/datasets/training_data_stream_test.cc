@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -291,6 +292,68 @@ TEST_F(StreamTest, ADatasetThatYieldsNothingIsAClearError) {
     EXPECT_NE(m.find("'broken'"), std::string::npos) << m;
     EXPECT_NE(m.find("no usable sample"), std::string::npos) << m;
   }
+}
+
+// A checkpoint's data position over a dataset that has since changed is an error at Restore
+// naming the group, not cursors pointing at other (or no) items; a state written before the
+// item counts were saved still loads, with its indices bounds-checked.
+TEST_F(StreamTest, RestoreOverAChangedDatasetIsAClearError) {
+  json saved;
+  {
+    TrainingDataStream s(Options({Group(*good_, "t2i")}, 0, 1, 0));
+    for (int i = 0; i < 2; ++i) s.Next();
+    saved = json::parse(s.State().dump());
+  }
+  ASSERT_EQ(saved["group_items"], json::array({6}));
+  config::DataGroupSpec fewer = Group(*good_, "t2i");
+  fewer.paths.clear();
+  for (const auto& e : fs::directory_iterator(good_->t2i_dir)) {
+    if (e.path().extension() == ".parquet") fewer.paths.push_back(e.path().string());
+  }
+  std::sort(fewer.paths.begin(), fewer.paths.end());
+  fewer.paths.resize(3);
+  auto expect_error = [&](const json& state, const std::string& needle) {
+    TrainingDataStream s(Options({fewer}, 0, 1, 0));
+    try {
+      s.Restore({state});
+      FAIL() << "no error for " << state.dump();
+    } catch (const c10::Error& e) {
+      const std::string m = e.what_without_backtrace();
+      EXPECT_NE(m.find("t2i"), std::string::npos) << m;
+      EXPECT_NE(m.find(needle), std::string::npos) << m;
+    }
+  };
+  expect_error(saved, "now has 3");
+  // Without group_items (an older checkpoint): positions outside the new catalog are caught.
+  json old = saved;
+  old.erase("group_items");
+  {
+    json s = old;
+    s["workers"][0]["groups"][0]["unit"] = 5;
+    expect_error(s, "outside this worker's 3 units");
+  }
+  {
+    json s = old;
+    s["workers"][0]["groups"][0]["unit"] = 0;
+    s["workers"][0]["groups"][0]["units"] = json::array({json::array({5, 0, 0, 0})});
+    expect_error(s, "at item 5");
+  }
+  {
+    json s = old;
+    s["workers"][0]["buffer"] = json::array({json::array({0, 0, 5, 0, 0})});
+    expect_error(s, "at item 5");
+  }
+  {  // The same at another geometry (2 ranks, resharded).
+    json s = old;
+    s["workers"][0]["groups"][0]["units"] = json::array({json::array({5, 0, 0, 0})});
+    s["workers"][0]["groups"][0]["unit"] = 0;
+    TrainingDataStream t(Options({fewer}, 0, 2, 0));
+    EXPECT_THROW(t.Restore({s}), c10::Error);
+  }
+  // An older state over the unchanged dataset still resumes.
+  TrainingDataStream same(Options({Group(*good_, "t2i")}, 0, 1, 0));
+  same.Restore({old});
+  EXPECT_FALSE(same.Next().samples.empty());
 }
 
 TEST_F(StreamTest, TooFewFilesForRanksAndWorkersIsAClearError) {
