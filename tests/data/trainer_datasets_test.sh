@@ -69,3 +69,14 @@ timeout 300 "$bin/bagel-train" --spec spec.yaml --checkpoint-root one --job-id j
 grep -q '"step":6,' c.jsonl || fail "1-rank resume did not finish"
 grep -q "resumed from 2 ranks" c.log || fail "no reshard note: $(grep -i data c.log | head -3)"
 echo "ok: a 1-rank resume of a 2-rank run reshards the data and finishes"
+
+# 4. An eval dataset that cannot serve every rank (one parquet file, two ranks) fails the job at
+#    start, before any step, not at the first evaluation.
+sed 's|dataset: {name: val, type: text, paths: \[[^]]*\]}|dataset: {name: val, type: t2i, paths: ['"$PWD"'/ds/t2i/part-00000.parquet]}|' \
+  spec.yaml > badval.yaml
+grep -q "type: t2i, paths: \[$PWD/ds/t2i/part-00000.parquet\]}" badval.yaml || fail "could not derive the spec"
+timeout 300 "$bin/bagel-train" --spec badval.yaml --nproc 2 --checkpoint-root badval --job-id j \
+  > badval.jsonl 2> badval.log && fail "a too small eval dataset was accepted"
+grep -q '"event":"step"' badval.jsonl && fail "trained before refusing the eval dataset"
+grep -q "cannot give each of 2 ranks" badval.log || fail "no clear error: $(tail -2 badval.log)"
+echo "ok: an eval dataset too small for the ranks is refused at start"

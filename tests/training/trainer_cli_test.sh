@@ -71,8 +71,9 @@ rc=$?
 grep -q "train.lr" bad.log || fail "the field was not named: $(cat bad.log)"
 echo "ok: an invalid spec exits 2 naming train.lr"
 
-# 6. Stage 2 evaluation: validation losses and sample images from fixed prompts (one rank, two
-#    steps, 32x32 images in 4 timesteps: the byte vocabulary of the tiny model reads the prompts).
+# 6. Stage 2 evaluation: validation losses and sample images from fixed prompts (two ranks: rank 0
+#    samples while rank 1 waits for it; two steps, 32x32 images in 4 timesteps: the byte
+#    vocabulary of the tiny model reads the prompts), then the HF export.
 "$bin/bagel-init-checkpoint" --preset tiny --stage 1 --seed 3 --vae tiny --out init2 > /dev/null \
   || fail "bagel-init-checkpoint failed"
 cat > s2.yaml <<YAML
@@ -84,10 +85,10 @@ data:
   max_num_tokens_per_sample: 200
 train: {steps: 2, lr: 1.0e-3, warmup_steps: 1, ema_decay: 0.9, precision: fp32, log_every: 1}
 parallel: {workers: 1, gpus_per_worker: 0}
-checkpoint: {every_steps: 2, keep_last: 1, export_hf: false}
+checkpoint: {every_steps: 2, keep_last: 1, export_hf: true}
 eval: {every_steps: 2, max_batches: 1, prompts: ["a red square", "a cat"], image_size: 32, num_timesteps: 4}
 YAML
-timeout 300 "$bin/bagel-train" --spec s2.yaml --checkpoint-root s2 --job-id j > s2.jsonl 2> s2.log \
+timeout 300 "$bin/bagel-train" --spec s2.yaml --nproc 2 --checkpoint-root s2 --job-id j > s2.jsonl 2> s2.log \
   || fail "Stage 2 run with eval prompts failed: $(tail -3 s2.log)"
 grep '"event":"eval"' s2.jsonl | grep -q '"val_mse"' || fail "no validation MSE: $(grep eval s2.jsonl)"
 for i in 0 1; do
@@ -95,6 +96,7 @@ for i in 0 1; do
   grep '"event":"eval"' s2.jsonl | grep -q "\"$png\"" || fail "eval event does not list $png"
   [[ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" == 89504e470d0a1a0a ]] || fail "$png is not a PNG"
 done
+[[ -f s2/j/hf/ema.safetensors ]] || fail "no HF export after the Stage 2 run"
 echo "ok: Stage 2 evaluation reports validation losses and writes sample images"
 
 # 7. The same Stage 2 run with activation checkpointing and grouped MoT routing: the recomputed
@@ -103,7 +105,7 @@ sed -e 's/precision: fp32,/precision: fp32, activation_checkpointing: true,/' \
   -e 's/vae: \(.*\)}$/vae: \1, grouped_routing: true}/' s2.yaml > s2ac.yaml
 grep -q "activation_checkpointing: true" s2ac.yaml && grep -q "grouped_routing: true" s2ac.yaml \
   || fail "could not derive the spec: $(cat s2ac.yaml)"
-timeout 300 "$bin/bagel-train" --spec s2ac.yaml --checkpoint-root s2ac --job-id j > s2ac.jsonl \
+timeout 300 "$bin/bagel-train" --spec s2ac.yaml --nproc 2 --checkpoint-root s2ac --job-id j > s2ac.jsonl \
   2> s2ac.log || fail "Stage 2 run with activation checkpointing failed: $(tail -3 s2ac.log)"
 losses() { grep '"event":"step"' "$1" | grep -o '"\(ce\|mse\)":[-0-9.e]*' | cut -d: -f2; }
 paste <(losses s2.jsonl) <(losses s2ac.jsonl) | awk '

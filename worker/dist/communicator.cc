@@ -156,4 +156,22 @@ void Communicator::Barrier() {
   PendingCollective(backend_->barrier(), "barrier").Wait();
 }
 
+void Communicator::WaitForRankZero(const std::string& key) {
+  if (size_ == 1) return;
+  Check("wait for rank 0");
+  const std::string k = "rank0_done/" + key;
+  try {
+    if (rank_ == 0) {
+      store_->set(k, std::vector<uint8_t>{1});
+    } else {
+      store_->wait({k}, std::chrono::hours(24 * 7));
+    }
+  } catch (const std::exception& e) {
+    throw CollectiveError("waiting for rank 0 (" + key + ") failed: " + e.what());
+  }
+  // Everyone is here now: a short barrier keeps rank 0, which serves the store, alive until every
+  // wait has returned.
+  Barrier();
+}
+
 }  // namespace bagel::dist

@@ -64,6 +64,10 @@ class Communicator {
   // out [n] <- this rank's slice of the sum over ranks of in [size * n].
   void ReduceScatterSum(at::Tensor& out, at::Tensor& in);
   void Barrier();
+  // For work only rank 0 does that may outlast the collective timeout (evaluation images): rank 0
+  // calls it when done; every other rank blocks in it until then, through the rendezvous store
+  // and without the timeout. A rank 0 that dies ends the attempt through its agent instead.
+  void WaitForRankZero(const std::string& key);
 
  private:
   Communicator(int rank, int size, at::Device device, std::chrono::milliseconds timeout);

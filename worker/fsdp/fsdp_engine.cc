@@ -132,7 +132,8 @@ void FsdpEngine::PreForward(const torch::nn::Module& layer) {
 at::Tensor FsdpEngine::RunLayer(const torch::nn::Module& layer, const at::Tensor& input,
                                 const nn::LayerHooks::Body& body) {
   PreForward(layer);
-  at::Tensor out = options_.activation_checkpointing ? CheckpointedLayerCall(body, input) : body(input);
+  at::Tensor out =
+      options_.activation_checkpointing ? CheckpointedLayerCall(body, input) : body(input);
   return PostForward(layer, out);
 }
 
@@ -250,13 +251,14 @@ void FsdpEngine::UpdateEma(double decay) {
 
 // --- state -----------------------------------------------------------------------------------
 
-std::map<std::string, at::Tensor> FsdpEngine::GatherFull(bool ema) {
+std::map<std::string, at::Tensor> FsdpEngine::GatherFull(bool ema, bool keep) {
   at::NoGradGuard no_grad;
   std::map<std::string, at::Tensor> out;
   for (auto& unit : units_) {
     at::Tensor src = ema ? unit->ema : unit->master;
     at::Tensor full = at::empty({unit->padded_numel()}, src.options());
     shard_group_->AllGather(full, src);
+    if (!keep) continue;
     for (const Slot& s : unit->slots()) {
       out[s.name] = full.narrow(0, s.offset, s.numel).view(s.shape).to(at::kCPU).clone();
     }

@@ -83,8 +83,9 @@ class FsdpEngine : public nn::LayerHooks {
   void UpdateEma(double decay);
 
   // Full tensors (checkpoint key names, float32, CPU) gathered from every shard: the master
-  // values or the EMA. Every rank of the world calls it and gets the result.
-  std::map<std::string, at::Tensor> GatherFull(bool ema);
+  // values or the EMA. Every rank of the world calls it; ranks with keep = false take part in
+  // the gathers but get an empty map (a full copy only where it is used).
+  std::map<std::string, at::Tensor> GatherFull(bool ema, bool keep = true);
 
   // This rank's shard state ("<unit>.<master|ema|exp_avg|exp_avg_sq>") and the geometry needed
   // to reshard it, and the inverse.

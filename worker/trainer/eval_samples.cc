@@ -25,7 +25,7 @@ std::vector<std::string> WriteEvalSamples(const BagelConfig& config,
               "eval.image_size must be a positive multiple of 16, got ", options.image_size);
   InferenceModel model;
   model.bagel = std::make_shared<BagelForUnifiedMultimodal>(
-      config, at::TensorOptions().dtype(at::kFloat).device(device));
+      config, at::TensorOptions().dtype(options.dtype).device(device));
   {
     at::NoGradGuard no_grad;
     for (auto& item : model.bagel->named_parameters()) {

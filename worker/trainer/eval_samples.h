@@ -27,6 +27,9 @@ struct EvalSampleOptions {
   int num_timesteps = 50;
   uint64_t seed = 0;  // prompt i draws its noise from seed + i
   std::string out_dir;
+  // The sampling model's dtype: the training compute dtype, so that a bf16 job's second copy
+  // of the model on its device takes half the memory of float32.
+  at::ScalarType dtype = at::kFloat;
 };
 
 // Writes out_dir/<i>.png for each prompt and returns their paths. `weights` are the model's

@@ -9,9 +9,10 @@ namespace bagel::train {
 void ExportShardedHf(fsdp::FsdpEngine& engine, const BagelConfig& config,
                      const ShardedExportOptions& o) {
   namespace fs = std::filesystem;
-  auto weights = engine.GatherFull(/*ema=*/false);
-  auto ema = o.ema ? engine.GatherFull(/*ema=*/true) : weights;
-  if (engine.world().rank() == 0) {
+  const bool writer = engine.world().rank() == 0;  // the others only take part in the gathers
+  auto weights = engine.GatherFull(/*ema=*/false, /*keep=*/writer);
+  auto ema = o.ema ? engine.GatherFull(/*ema=*/true, /*keep=*/writer) : weights;
+  if (writer) {
     const fs::path target(o.dir);
     const fs::path staging = target.string() + ".staging";
     fs::remove_all(staging);
@@ -32,7 +33,8 @@ void ExportShardedHf(fsdp::FsdpEngine& engine, const BagelConfig& config,
     fs::remove_all(target);
     fs::rename(staging, target);
   }
-  engine.world().Barrier();
+  // Writing a large model can outlast the collective timeout.
+  engine.world().WaitForRankZero("hf-export");
 }
 
 }  // namespace bagel::train

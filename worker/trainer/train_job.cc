@@ -256,6 +256,10 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
   if (data::TrainingDataStream::NamesDatasets(spec.data))
     stream = make_stream(spec.data.groups, spec.train.seed, spec.data.loader_threads);
   const bool eval_datasets = spec.eval.dataset && spec.eval.dataset->type != "demo";
+  // Built again at every evaluation (the same batches each time); built once here so that an
+  // eval dataset that cannot serve every rank fails the job at start, not at the first eval.
+  if (spec.eval.enabled && eval_datasets)
+    make_stream({*spec.eval.dataset}, spec.train.seed + 999, 0).reset();
 
   // --- the step and its state ---------------------------------------------------------------
   StepHyper hyper;
@@ -458,17 +462,20 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
       if (!std::isnan(val_ce)) e["val_ce"] = val_ce;
       if (!std::isnan(val_mse)) e["val_mse"] = val_mse;
       if (eval_samples) {
-        // Every rank takes part in the gather; rank 0 samples while the others wait.
-        const auto weights = engine.GatherFull(/*ema=*/spec.train.ema_decay > 0);
+        // Every rank takes part in the gather, only rank 0 keeps the weights and samples; the
+        // others wait for it without the collective timeout (sampling may take longer).
+        const auto weights =
+            engine.GatherFull(/*ema=*/spec.train.ema_decay > 0, /*keep=*/env.rank == 0);
         if (env.rank == 0) {
           EvalSampleOptions so = *eval_samples;
           so.out_dir = (fs::path(job_dir) / "eval" / ckpt::StepDirName(r.step)).string();
+          so.dtype = dtype;
           const auto t0 = std::chrono::steady_clock::now();
           e["images"] = WriteEvalSamples(model->config(), weights, vae, device, so);
           e["sample_seconds"] =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         }
-        world->Barrier();
+        world->WaitForRankZero("eval-samples-" + std::to_string(r.step));
       }
       progress.Emit(e);
     }
