@@ -370,6 +370,34 @@ TEST(ParquetFile, CorruptPagesAreParquetErrors) {
   }
 }
 
+// Booleans in a list or map take one byte each (1 true, 2 false).
+TEST(ThriftCompact, BoolsInContainersTakeOneByteEach) {
+  // struct { 1: map<bool, bool> of 3 entries }
+  const std::string map("\x1b\x03\x11\x01\x02\x01\x02\x01\x01\x00", 10);
+  size_t off = 0;
+  const thrift::Struct s = thrift::DecodeStruct(map, &off);
+  EXPECT_EQ(off, map.size());
+  std::vector<int64_t> got;
+  for (const thrift::Value& v : thrift::Get(s, 1, "map").list) got.push_back(v.i);
+  EXPECT_EQ(got, (std::vector<int64_t>{1, 0, 1, 0, 1, 1}));
+  // struct { 1: list of 4 maps, each claiming 2 bool entries and giving no bytes for them }:
+  // refused, not decoded as 16 values from 9 bytes.
+  const std::string free_entries("\x19\x4b\x02\x11\x02\x11\x02\x11\x02\x11\x00", 11);
+  off = 0;
+  EXPECT_THROW(thrift::DecodeStruct(free_entries, &off), thrift::ThriftError);
+}
+
+TEST(ThriftCompact, DecodedValuesAreBounded) {
+  // struct { 1: list<byte> of 100 }
+  std::string list("\x19\xf3\x64", 3);
+  list += std::string(100, '\x07');
+  list += '\0';
+  size_t off = 0;
+  EXPECT_EQ(thrift::DecodeStruct(list, &off).at(1).list.size(), 100u);
+  off = 0;
+  EXPECT_THROW(thrift::DecodeStruct(list, &off, 50), thrift::ThriftError);
+}
+
 TEST(Snappy, DecodesLiteralsAndCopies) {
   // "abcabcabcabc": varint 12, literal "abc" (tag (3-1)<<2), copy-1 len 9 offset 3.
   const std::string data = std::string(

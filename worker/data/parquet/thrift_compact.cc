@@ -9,7 +9,8 @@ constexpr int kMaxDepth = 64;
 
 class Reader {
  public:
-  Reader(std::string_view data, size_t offset) : data_(data), pos_(offset) {}
+  Reader(std::string_view data, size_t offset, uint64_t max_values)
+      : data_(data), pos_(offset), values_left_(max_values) {}
   size_t pos() const { return pos_; }
 
   uint8_t Byte() {
@@ -41,6 +42,8 @@ class Reader {
 
   Value ReadValue(Type type, int depth) {
     if (depth > kMaxDepth) throw ThriftError("thrift: nesting deeper than 64 levels");
+    if (values_left_ == 0) throw ThriftError("thrift: too many values");
+    --values_left_;
     Value v;
     v.type = type;
     switch (type) {
@@ -75,16 +78,7 @@ class Reader {
         const Type element = static_cast<Type>(h & 0x0f);
         if (n > data_.size() - pos_) throw ThriftError("thrift: list size past the data");
         v.list.reserve(n);
-        for (uint64_t k = 0; k < n; ++k) {
-          if (element == Type::kTrue || element == Type::kFalse) {
-            Value b;
-            b.type = Type::kTrue;
-            b.i = Byte() == 1 ? 1 : 0;
-            v.list.push_back(std::move(b));
-          } else {
-            v.list.push_back(ReadValue(element, depth + 1));
-          }
-        }
+        for (uint64_t k = 0; k < n; ++k) v.list.push_back(ReadElement(element, depth + 1));
         break;
       }
       case Type::kMap: {
@@ -93,8 +87,8 @@ class Reader {
         if (n > data_.size() - pos_) throw ThriftError("thrift: map size past the data");
         const uint8_t kv = Byte();
         for (uint64_t k = 0; k < n; ++k) {
-          v.list.push_back(ReadValue(static_cast<Type>(kv >> 4), depth + 1));
-          v.list.push_back(ReadValue(static_cast<Type>(kv & 0x0f), depth + 1));
+          v.list.push_back(ReadElement(static_cast<Type>(kv >> 4), depth + 1));
+          v.list.push_back(ReadElement(static_cast<Type>(kv & 0x0f), depth + 1));
         }
         break;
       }
@@ -106,6 +100,16 @@ class Reader {
                           " at byte " + std::to_string(pos_));
     }
     return v;
+  }
+
+  // An element of a list, set or map. Booleans there are one byte each (1 true, 2 false), not
+  // folded into a field header: read as a field's bool they would take no bytes, and a map could
+  // claim any number of entries for free.
+  Value ReadElement(Type type, int depth) {
+    if (type != Type::kTrue && type != Type::kFalse) return ReadValue(type, depth);
+    Value b = ReadValue(Type::kTrue, depth);  // counts the value
+    b.i = Byte() == 1 ? 1 : 0;
+    return b;
   }
 
   Struct ReadStruct(int depth) {
@@ -126,6 +130,7 @@ class Reader {
  private:
   std::string_view data_;
   size_t pos_;
+  uint64_t values_left_;
 };
 
 const char* TypeName(Type t) {
@@ -200,8 +205,8 @@ const Value* Find(const Struct& s, int16_t id) {
   return it == s.end() ? nullptr : &it->second;
 }
 
-Struct DecodeStruct(std::string_view data, size_t* offset) {
-  Reader r(data, *offset);
+Struct DecodeStruct(std::string_view data, size_t* offset, uint64_t max_values) {
+  Reader r(data, *offset, max_values);
   Struct s = r.ReadStruct(0);
   *offset = r.pos();
   return s;

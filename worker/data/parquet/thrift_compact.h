@@ -62,8 +62,13 @@ struct Value {
 const Value& Get(const Struct& s, int16_t id, const char* what);
 const Value* Find(const Struct& s, int16_t id);
 
+// At most this many values are decoded from one struct (a ThriftError past it): every value
+// takes at least one byte, but each costs ~100 bytes of memory, and a real Parquet footer has
+// well under a million.
+inline constexpr uint64_t kMaxDecodedValues = uint64_t{1} << 23;
+
 // Decodes one struct from data[*offset...], advancing *offset past it.
-Struct DecodeStruct(std::string_view data, size_t* offset);
+Struct DecodeStruct(std::string_view data, size_t* offset, uint64_t max_values = kMaxDecodedValues);
 
 // Writes a struct: call the field methods in increasing id order, nest with BeginStruct /
 // EndStruct, and finish with End() for the outermost one.
