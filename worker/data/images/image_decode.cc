@@ -74,9 +74,14 @@ RgbImage DecodeJpeg(std::string_view bytes, const std::string& what) {
   cinfo.err = jpeg_std_error(&err.pub);
   err.pub.error_exit = JpegErrorExit;
   err.pub.emit_message = JpegEmitMessage;
-  // Everything the decoder fills lives outside the setjmp frame's automatic C++ objects.
-  auto image = std::make_unique<RgbImage>();
-  std::vector<uint8_t> scanline;
+  // Everything changed after setjmp lives on the heap, behind a pointer that is not changed:
+  // a local object modified after setjmp has an indeterminate value once longjmp returns there
+  // (its destructor would then run on stale members).
+  struct Buffers {
+    RgbImage image;
+    std::vector<uint8_t> scanline;
+  };
+  const auto held = std::make_unique<Buffers>();
   if (setjmp(err.jump)) {
     jpeg_destroy_decompress(&cinfo);
     throw ImageDecodeError(what + ": not a decodable JPEG (" + err.message + ")");
@@ -102,13 +107,15 @@ RgbImage DecodeJpeg(std::string_view bytes, const std::string& what) {
   }
   jpeg_start_decompress(&cinfo);
   const int out_components = cinfo.output_components;
-  *image = RgbImage(h, w);
+  RgbImage& image = held->image;
+  std::vector<uint8_t>& scanline = held->scanline;
+  image = RgbImage(h, w);
   scanline.resize(static_cast<size_t>(w * out_components));
   while (cinfo.output_scanline < cinfo.output_height) {
     const int64_t y = cinfo.output_scanline;
     JSAMPROW row = scanline.data();
     if (jpeg_read_scanlines(&cinfo, &row, 1) != 1) break;
-    uint8_t* out = image->row(y);
+    uint8_t* out = image.row(y);
     const uint8_t* in = scanline.data();
     if (out_components == 3) {
       std::memcpy(out, in, static_cast<size_t>(w * 3));
@@ -128,7 +135,7 @@ RgbImage DecodeJpeg(std::string_view bytes, const std::string& what) {
   // already filled them (libjpeg pads missing data), so only a short read leaves zeros.
   jpeg_finish_decompress(&cinfo);
   jpeg_destroy_decompress(&cinfo);
-  return std::move(*image);
+  return std::move(image);
 }
 
 // ----- PNG ----------------------------------------------------------------------------------
@@ -160,9 +167,13 @@ RgbImage DecodePng(std::string_view bytes, const std::string& what) {
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &state, PngError, PngWarning);
   if (png == nullptr) throw ImageDecodeError(what + ": out of memory for the PNG decoder");
   png_infop info = png_create_info_struct(png);
-  auto image = std::make_unique<RgbImage>();
-  std::vector<uint8_t> buffer;
-  std::vector<png_bytep> rows;
+  // As in DecodeJpeg: what changes after setjmp is on the heap behind an unchanged pointer.
+  struct Buffers {
+    RgbImage image;
+    std::vector<uint8_t> buffer;
+    std::vector<png_bytep> rows;
+  };
+  const auto held = std::make_unique<Buffers>();
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_read_struct(&png, &info, nullptr);
     throw ImageDecodeError(what + ": not a decodable PNG (" + state.message + ")");
@@ -192,6 +203,8 @@ RgbImage DecodePng(std::string_view bytes, const std::string& what) {
   png_read_update_info(png, info);
   const int channels = png_get_channels(png, info);
   const size_t rowbytes = png_get_rowbytes(png, info);
+  std::vector<uint8_t>& buffer = held->buffer;
+  std::vector<png_bytep>& rows = held->rows;
   buffer.resize(rowbytes * h);
   rows.resize(h);
   for (png_uint_32 y = 0; y < h; ++y) rows[y] = buffer.data() + y * rowbytes;
@@ -199,10 +212,11 @@ RgbImage DecodePng(std::string_view bytes, const std::string& what) {
   png_read_end(png, nullptr);
   png_destroy_read_struct(&png, &info, nullptr);
 
-  *image = RgbImage(h, w);
+  RgbImage& image = held->image;
+  image = RgbImage(h, w);
   for (png_uint_32 y = 0; y < h; ++y) {
     const uint8_t* in = rows[y];
-    uint8_t* out = image->row(y);
+    uint8_t* out = image.row(y);
     for (png_uint_32 x = 0; x < w; ++x) {
       uint8_t rgb[3], a = 255;
       if (grey16_clip) {
@@ -223,7 +237,7 @@ RgbImage DecodePng(std::string_view bytes, const std::string& what) {
       for (int k = 0; k < 3; ++k) out[3 * x + k] = composite ? OnWhite(rgb[k], a) : rgb[k];
     }
   }
-  return std::move(*image);
+  return std::move(image);
 }
 
 // ----- other formats --------------------------------------------------------------------------
