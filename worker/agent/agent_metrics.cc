@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "coordinator/metrics/build_info.h"
 #include "coordinator/metrics/exit_reason.h"
+#include "worker/data/datasets/skip_reasons.h"
 
 namespace bagel::agent {
 namespace {
@@ -266,15 +266,12 @@ void AgentMetrics::Line(const std::string& job_id, int32_t attempt, int32_t rank
     double tokens = 0;
     Get(j, "tokens", tokens);
     s.tokens_total += std::max(0.0, tokens);
-    // Cumulative counts; a reason outside the trainer's documented set is folded into "other"
-    // so the label stays bounded.
+    // Cumulative counts; a reason outside the data pipeline's list is folded into "other" so
+    // the label stays bounded (worker/data/datasets/skip_reasons.h).
     if (auto by = j.find("data_skipped_by_reason"); by != j.end() && by->is_object()) {
-      static const std::set<std::string> kReasons = {
-          "missing_image", "bad_image",       "malformed",        "no_loss", "unsupported",
-          "too_long",      "unreadable_file", "dropped_at_yield", "other"};
       std::map<std::string, double> skipped;
       for (const auto& [reason, n] : by->items()) {
-        if (n.is_number()) skipped[kReasons.count(reason) ? reason : "other"] += n.get<double>();
+        if (n.is_number()) skipped[data::ReportedSkipReason(reason)] += n.get<double>();
       }
       for (const auto& [reason, n] : skipped) {
         s.skipped[reason] = std::max(s.skipped[reason], n);

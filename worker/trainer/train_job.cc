@@ -22,7 +22,7 @@
 #include "model/vae/flux_vae.h"
 #include "worker/checkpoint/checkpoint_store.h"
 #include "worker/checkpoint/sha256.h"
-#include "worker/data/datasets/sample_builders.h"
+#include "worker/data/datasets/skip_reasons.h"
 #include "worker/data/datasets/training_data_stream.h"
 #include "worker/data/demo_data.h"
 #include "worker/dist/communicator.h"
@@ -112,14 +112,12 @@ double MemoryBytes(const at::Device& device) {
 // at the same step), for the step event that rank 0 emits.
 nlohmann::json SkippedRecordsOfAllRanks(const data::DataStats& stats, dist::Communicator& world,
                                         const at::Device& device) {
-  static const std::vector<std::string> kReasons = {
-      data::kSkipMissingImage, data::kSkipBadImage,      data::kSkipMalformed,
-      data::kSkipNoLoss,       data::kSkipUnsupported,   data::kSkipTooLong,
-      data::kSkipUnreadable,   data::kSkipDroppedAtYield};
-  std::vector<double> counts(kReasons.size() + 1, 0.0);  // the last: any other reason
+  const auto& reasons = data::kAllSkipReasons;
+  std::vector<double> counts(reasons.size() + 1, 0.0);  // the last: kSkipOther
   for (const auto& [reason, n] : stats.skipped) {
-    const auto it = std::find(kReasons.begin(), kReasons.end(), reason);
-    counts[static_cast<size_t>(it - kReasons.begin())] += static_cast<double>(n);
+    const char* reported = data::ReportedSkipReason(reason);
+    const auto it = std::find(reasons.begin(), reasons.end(), reported);
+    counts[static_cast<size_t>(it - reasons.begin())] += static_cast<double>(n);
   }
   at::Tensor t = at::tensor(counts, at::TensorOptions().dtype(at::kDouble)).to(device);
   world.AllReduceSum(t);
@@ -129,7 +127,7 @@ nlohmann::json SkippedRecordsOfAllRanks(const data::DataStats& stats, dist::Comm
   for (size_t i = 0; i < counts.size(); ++i) {
     const auto n = static_cast<int64_t>(t[static_cast<int64_t>(i)].item<double>());
     total += n;
-    if (n > 0) by_reason[i < kReasons.size() ? kReasons[i] : std::string("other")] = n;
+    if (n > 0) by_reason[i < reasons.size() ? reasons[i] : data::kSkipOther] = n;
   }
   return {{"data_skipped", total}, {"data_skipped_by_reason", by_reason}};
 }

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "worker/data/datasets/counter_rng.h"
+#include "worker/data/datasets/skip_reasons.h"
 #include "worker/data/images/rgb_image.h"
 #include "worker/data/images/train_image_transform.h"
 #include "worker/data/sequence_plan.h"
@@ -41,16 +42,6 @@ class Qwen2Tokenizer;
 }
 
 namespace bagel::data {
-
-// Reasons a record is skipped (the keys of DataStats::skipped).
-inline constexpr const char* kSkipMissingImage = "missing_image";
-inline constexpr const char* kSkipBadImage = "bad_image";
-inline constexpr const char* kSkipMalformed = "malformed";
-inline constexpr const char* kSkipNoLoss = "no_loss";
-inline constexpr const char* kSkipUnsupported = "unsupported";
-inline constexpr const char* kSkipTooLong = "too_long";
-inline constexpr const char* kSkipUnreadable = "unreadable_file";
-inline constexpr const char* kSkipDroppedAtYield = "dropped_at_yield";
 
 class SkipSample : public std::runtime_error {
  public:
