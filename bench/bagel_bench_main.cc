@@ -1,5 +1,5 @@
 // bagel-bench: forward + backward of one packed sequence for a named configuration of
-// ../shared/spec/BENCH.md, with random weights and a random batch of the stated shapes.
+// docs/BENCHMARKS.md, with random weights and a random batch of the stated shapes.
 //
 //   bagel-bench --config tiny|small|medium --stage 1|2 [--threads N] [--iters N]
 //               [--device cpu|cuda] [--dtype fp32|bf16] [--batch FILE]

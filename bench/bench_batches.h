@@ -1,4 +1,4 @@
-// The benchmark batches of ../shared/spec/BENCH.md, with random data of the stated shapes:
+// The benchmark batches of docs/BENCHMARKS.md, with random data of the stated shapes:
 //   tiny:  the stage1-mixed (text, vlm2, vlm) and stage2-mixed (vlm, t2i, edit) layouts;
 //   small: Stage 1 = 4 VLM samples (32 text, a 224x224 image, 200 text with loss);
 //          Stage 2 = 2 such VLM samples and 2 T2I samples (32 text with CFG, a 256x256 image);

@@ -46,12 +46,20 @@ function(bagel_torch_test name)
   target_compile_options(${name} PRIVATE ${BAGEL_WARNINGS})
   bagel_use_torch_pch(${name})
   include(GoogleTest)
-  gtest_discover_tests(${name}
-    DISCOVERY_TIMEOUT 120
-    # Escaped semicolons: gtest_discover_tests would otherwise split the list and keep only
-    # the first variable.
-    PROPERTIES ENVIRONMENT "BAGEL_GOLDEN_DIR=${BAGEL_GOLDEN_DIR}\\;BAGEL_BIN_DIR=${CMAKE_BINARY_DIR}/bin\\;OMP_NUM_THREADS=1"
-               TIMEOUT 900)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 120 PROPERTIES TIMEOUT 900)
+  bagel_gtest_environment(${name} "BAGEL_GOLDEN_DIR=${BAGEL_GOLDEN_DIR}"
+                          "BAGEL_BIN_DIR=${CMAKE_BINARY_DIR}/bin" "OMP_NUM_THREADS=1")
+endfunction()
+
+# The environment of every test gtest_discover_tests found in `target`. gtest_discover_tests
+# cannot carry a list in PROPERTIES (it keeps only the first variable, escaped or not), so the
+# variables are set by a script CTest runs after the discovered tests are defined.
+function(bagel_gtest_environment target)
+  list(JOIN ARGN ";" env)
+  set(script "${CMAKE_CURRENT_BINARY_DIR}/${target}_environment.cmake")
+  file(GENERATE OUTPUT "${script}" CONTENT
+    "if(${target}_TESTS)\n  set_tests_properties(\${${target}_TESTS} PROPERTIES ENVIRONMENT \"${env}\")\nendif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${script}")
 endfunction()
 
 function(bagel_use_torch_pch name)

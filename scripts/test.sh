@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing (scripts/setup.sh), builds, and runs every test
-# with CTest. Reference cases are read from ../shared/golden (BAGEL_GOLDEN_DIR overrides).
+# with CTest. Reference cases are read from tests/golden (BAGEL_GOLDEN_DIR overrides).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BAGEL_BUILD_DIR:-$ROOT/build/release}"

@@ -1,5 +1,5 @@
 // BagelForUnifiedMultimodal: the C++ form of NeMo AutoModel's BAGEL wrapper (the seed API,
-// ../shared/spec/seed-nemo-bagel-model-api.txt), computing what the official implementation
+// docs/MODEL.md §9), computing what the official implementation
 // computes (BAGEL.md §2.2).
 //
 //   Python (seed)               C++ (here)

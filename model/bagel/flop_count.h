@@ -1,4 +1,4 @@
-// FLOP counts of one training step, the two conventions of ../shared/spec/BENCH.md, never mixed:
+// FLOP counts of one training step, the two conventions of docs/BENCHMARKS.md, never mixed:
 //
 // ExecutedFlops: what the step really computes, 2 FLOPs per multiply-add, x3 for forward and
 //   backward: every linear layer of the LLM, ViT, connector and generation heads on the tokens

@@ -1,4 +1,4 @@
-// The batch file of ../shared/golden/README.md: a safetensors file whose tensor names are the
+// The batch file of tests/golden/README.md: a safetensors file whose tensor names are the
 // forward's argument names; lists are 1-D int64 tensors, attn_modes codes (0 causal, 1 full,
 // 2 noise), patchified_vae_latent_shapes [n, 2], sequence_length 0-d, dense masks as
 // nested_attention_masks.<i>, injected flow-matching noise as `noise`.

@@ -1,4 +1,4 @@
-// Named model shapes of ../shared/spec/BENCH.md: tiny (the golden cases' model), small, medium
+// Named model shapes of docs/BENCHMARKS.md: tiny (the golden cases' model), small, medium
 // (Qwen2-1.5B + SigLIP-so400m shapes), and bagel-7b (BAGEL-7B-MoT, BAGEL.md §1.2). Unprepared:
 // call PrepareConfigForStage before building.
 #pragma once

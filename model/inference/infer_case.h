@@ -1,4 +1,4 @@
-// Inference reference cases (../shared/golden/README.md, "Inference cases"): a case.json naming
+// Inference reference cases (tests/golden/README.md, "Inference cases"): a case.json naming
 // the task (t2i, edit, und) and the sampler settings, and a batch file with the prompt ids, the
 // images at their final size and the injected noises. Runs the official call sequence
 // (interleave_inference for [image?, text]) and returns what the case's expected file holds:

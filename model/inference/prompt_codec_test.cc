@@ -40,7 +40,7 @@ TEST(PromptCodecTest, Qwen2TokenizerOfTheGoldenCases) {
   const std::string dir = golden ? std::string(golden) + "/tokenizer" : "";
   if (!PromptCodec::HasTokenizer(dir)) GTEST_SKIP() << "no golden tokenizer (BAGEL_GOLDEN_DIR)";
   const PromptCodec codec = PromptCodec::ForModel(PresetConfig("small"), dir);
-  // ../shared/golden/tokenizer/cases.jsonl: "Hello world" -> [9707, 1879].
+  // tests/golden/tokenizer/cases.jsonl: "Hello world" -> [9707, 1879].
   EXPECT_EQ(codec.Encode("Hello world"), (std::vector<int64_t>{9707, 1879}));
   EXPECT_EQ(codec.special_tokens().bos, 151644);
   EXPECT_EQ(codec.special_tokens().eos, 151645);

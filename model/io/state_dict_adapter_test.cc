@@ -160,8 +160,7 @@ class RealSchemaTest : public StateDictAdapterTest {
  protected:
   std::vector<std::pair<std::string, std::vector<int64_t>>> Schema() {
     const char* golden = std::getenv("BAGEL_GOLDEN_DIR");
-    const fs::path path =
-        fs::path(golden ? golden : "../shared/golden") / "schema/bagel-7b-mot.json";
+    const fs::path path = fs::path(golden ? golden : "tests/golden") / "schema/bagel-7b-mot.json";
     if (!fs::exists(path)) return {};
     nlohmann::json doc = nlohmann::json::parse(std::ifstream(path));
     std::vector<std::pair<std::string, std::vector<int64_t>>> out;
@@ -190,7 +189,7 @@ class RealSchemaTest : public StateDictAdapterTest {
 
 TEST_F(RealSchemaTest, AcceptedInStrictModeForBothStages) {
   auto schema = Schema();
-  if (schema.empty()) GTEST_SKIP() << "../shared/golden/schema not present";
+  if (schema.empty()) GTEST_SKIP() << "tests/golden/schema not present";
   LoadReport r2;
   EXPECT_EQ(Load(2, schema, &r2), "");
   EXPECT_EQ(r2.loaded.size() + r2.recomputed.size(), 1223u);
@@ -204,7 +203,7 @@ TEST_F(RealSchemaTest, AcceptedInStrictModeForBothStages) {
 
 TEST_F(RealSchemaTest, RemovedRenamedOrReshapedKeysAreNamed) {
   auto schema = Schema();
-  if (schema.empty()) GTEST_SKIP() << "../shared/golden/schema not present";
+  if (schema.empty()) GTEST_SKIP() << "tests/golden/schema not present";
   const std::string victim = "language_model.model.layers.13.mlp.up_proj.weight";
   auto removed = schema;
   std::erase_if(removed, [&](const auto& e) { return e.first == victim; });

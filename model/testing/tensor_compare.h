@@ -1,5 +1,5 @@
 // Compares output tensors with a reference case's expected ones, exactly as
-// ../shared/reference/compare.py does: element-wise |got - want| <= atol + rtol * |want| in
+// the official compare.py does: element-wise |got - want| <= atol + rtol * |want| in
 // float64, equal infinities match; for training cases an "outliers" allowance lets a tiny
 // fraction of parameter elements differ by a larger bound.
 #pragma once
@@ -27,9 +27,9 @@ struct TensorReport {
   std::string name;
   bool ok = false;
   double max_abs = 0;
-  double rel = 0;    // max |err| / (|want| + atol), compare.py's "rel"
+  double rel = 0;       // max |err| / (|want| + atol), compare.py's "rel"
   double norm_rel = 0;  // ||got - want|| / ||want|| (L2 over the tensor)
-  std::string note;  // missing, shape mismatch, outliers
+  std::string note;     // missing, shape mismatch, outliers
 };
 
 struct CompareReport {

@@ -1,5 +1,5 @@
 // bagel-forward: runs the BAGEL training forward on a reference batch and writes its outputs
-// (../shared/golden/README.md, "The command that checks a case"). A batch holding vae.image /
+// (tests/golden/README.md, "The command that checks a case"). A batch holding vae.image /
 // vae.latent runs the FLUX VAE of checkpoint/ae.safetensors instead (vae.latent_mean,
 // vae.decoded); with --infer CASE_JSON the batch is an inference case (latent + image, or ids +
 // first_logits).

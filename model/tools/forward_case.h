@@ -1,4 +1,4 @@
-// What bagel-forward does (../shared/golden/README.md), as a function the tests call too:
+// What bagel-forward does (tests/golden/README.md), as a function the tests call too:
 // load a checkpoint, run the training forward on a batch file, and return ce, mse, the scalar
 // loss = ce.mean() + mse.mean(-1).mean() and the gradient of that loss for requested keys.
 //

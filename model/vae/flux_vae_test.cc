@@ -154,7 +154,7 @@ TEST(FluxVaeTest, PaddedBatchPutsEachImageTopLeft) {
 // shape inference reads it back from a header-only file of that schema.
 TEST(FluxVaeTest, FluxDevShapeMatchesTheReleasedSchema) {
   const char* env = std::getenv("BAGEL_GOLDEN_DIR");
-  const fs::path schema = fs::path(env ? env : "../shared/golden") / "schema/bagel-7b-mot.json";
+  const fs::path schema = fs::path(env ? env : "tests/golden") / "schema/bagel-7b-mot.json";
   if (!fs::exists(schema)) GTEST_SKIP() << schema << " not present";
   const auto ae = nlohmann::json::parse(std::ifstream(schema))["ae.safetensors"];
   FluxVae vae(FluxDevVaeParams(), at::TensorOptions().device(at::kMeta));

@@ -1,5 +1,5 @@
 // Parity with the official implementation: every training-forward reference case of
-// ../shared/golden (per-token CE, per-element MSE, the loss and the listed gradients) within the
+// tests/golden (per-token CE, per-element MSE, the loss and the listed gradients) within the
 // case's tolerance, float32 on CPU.
 #include <gtest/gtest.h>
 
@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 
 fs::path GoldenDir() {
   const char* env = std::getenv("BAGEL_GOLDEN_DIR");
-  return env ? fs::path(env) : fs::path("../shared/golden");
+  return env ? fs::path(env) : fs::path("tests/golden");
 }
 
 class GoldenForwardTest : public ::testing::TestWithParam<std::string> {};

@@ -1,5 +1,5 @@
 // Parity with the official implementation for the VAE and inference reference cases of
-// ../shared/golden: vae-tiny (posterior mean and decode of the FLUX autoencoder) and infer-t2i,
+// tests/golden: vae-tiny (posterior mean and decode of the FLUX autoencoder) and infer-t2i,
 // infer-edit, infer-und (the InterleaveInferencer call sequence with its KV cache, CFG contexts and
 // rectified-flow sampler), each within its case.json tolerance, float32 on CPU.
 #include <gtest/gtest.h>
@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 fs::path GoldenDir() {
   const char* env = std::getenv("BAGEL_GOLDEN_DIR");
-  return env ? fs::path(env) : fs::path("../shared/golden");
+  return env ? fs::path(env) : fs::path("tests/golden");
 }
 
 void CheckCase(const std::string& name, bool infer) {

@@ -20,8 +20,9 @@ using grpc::StatusCode;
 const std::string kValid =
     "name: fuzz-base\n"
     "model:\n  stage: 2\n  init_from: {preset: tiny, seed: 7}\n  vae: @DATA@/ae.safetensors\n"
-    "data:\n  groups:\n    - {name: demo, type: demo, weight: 1.0}\n"
+    "data:\n  groups:\n    - {name: text, type: text, paths: [@DATA@/text.jsonl], weight: 1.0}\n"
     "    - {name: vlm, type: vlm_sft, paths: [@DATA@/vlm.jsonl], image_root: @DATA@/img}\n"
+    "  tokenizer: @DATA@/tokenizer\n"
     "  expected_num_tokens: 1024\n  max_num_tokens: 2048\n  max_num_tokens_per_sample: 1024\n"
     "train: {steps: 10, lr: 0.001, warmup_steps: 2, schedule: cosine, ema_decay: 0.99}\n"
     "parallel: {workers: 1, gpus_per_worker: 0}\n"

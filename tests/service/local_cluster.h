@@ -98,7 +98,7 @@ std::string BinDir();
 std::string EnvOr(const char* name, const std::string& fallback);
 // tests/service in the source tree ($BAGEL_TEST_SOURCE_DIR overrides).
 std::string TestSourceDir();
-// The reference cases ($BAGEL_GOLDEN_DIR, else the configured ../shared/golden).
+// The reference cases ($BAGEL_GOLDEN_DIR, else the configured tests/golden).
 std::string GoldenDir();
 
 }  // namespace bagel::testing

@@ -4,7 +4,7 @@
 #   2. SIGTERM makes the ranks write a checkpoint and exit 3;
 #   3. a newest checkpoint with a corrupt file is refused (named) and the previous one used;
 #   4. a resume on another world size reshards and finishes;
-#   5. an invalid spec exits 2 naming the field;
+#   5. an invalid spec (a bad value, a key written twice) exits 2 naming the field;
 #   6. Stage 2 evaluation writes sample images from fixed prompts.
 # Usage: trainer_cli_test.sh BIN_DIR WORK_DIR
 set -uo pipefail
@@ -70,6 +70,12 @@ rc=$?
 [[ $rc == 2 ]] || fail "invalid spec exit status $rc, expected 2"
 grep -q "train.lr" bad.log || fail "the field was not named: $(cat bad.log)"
 echo "ok: an invalid spec exits 2 naming train.lr"
+{ cat spec.yaml; echo "train: {steps: 3}"; } > twice.yaml
+timeout 60 "$bin/bagel-train" --spec twice.yaml > twice.jsonl 2> twice.log
+rc=$?
+[[ $rc == 2 ]] || fail "a key written twice: exit status $rc, expected 2"
+grep -q "train: got the key written twice (lines" twice.log || fail "the key was not named: $(cat twice.log)"
+echo "ok: a key written twice exits 2 naming the key and both lines"
 
 # 6. Stage 2 evaluation: validation losses and sample images from fixed prompts (two ranks: rank 0
 #    samples while rank 1 waits for it; two steps, 32x32 images in 4 timesteps: the byte

@@ -1,8 +1,9 @@
 # The data pipeline (issue 5, docs/DATA.md), included from worker/CMakeLists.txt: image decoding
 # and resizing, Parquet, datasets, sharding, the training data stream, bagel-pack and
 # bagel-make-dataset. Image codecs and zlib are linked from their static archives so that
-# bagel-train still needs no Debian shared library on a GPU machine; libzstd (Debian libzstd-dev)
-# is optional.
+# bagel-train still needs no Debian shared library on a GPU machine. Parquet goes through Apache
+# Arrow C++ (libarrow/libparquet from the pyarrow wheel, cmake/Dependencies.cmake), which the GPU
+# bundle carries beside LibTorch's libraries.
 function(bagel_find_static var header)
   cmake_parse_arguments(ARG "" "" "NAMES" ${ARGN})
   find_library(${var} NAMES ${ARG_NAMES})
@@ -13,8 +14,6 @@ endfunction()
 bagel_find_static(BAGEL_JPEG_LIBRARY jpeglib.h NAMES libjpeg.a)
 bagel_find_static(BAGEL_PNG_LIBRARY png.h NAMES libpng16.a libpng.a)
 bagel_find_static(BAGEL_ZLIB_LIBRARY zlib.h NAMES libz.a)
-find_path(BAGEL_ZSTD_INCLUDE_DIR zstd.h)
-find_library(BAGEL_ZSTD_LIBRARY NAMES libzstd.a)
 
 add_library(bagel_image_codec STATIC
   data/images/image_decode.cc
@@ -26,20 +25,11 @@ target_link_libraries(bagel_image_codec PRIVATE ${BAGEL_PNG_LIBRARY} ${BAGEL_JPE
 target_compile_options(bagel_image_codec PRIVATE ${BAGEL_WARNINGS})
 
 add_library(bagel_parquet STATIC
-  data/parquet/decompress.cc
   data/parquet/parquet_file.cc
-  data/parquet/parquet_writer.cc
-  data/parquet/thrift_compact.cc)
+  data/parquet/parquet_writer.cc)
 target_include_directories(bagel_parquet PUBLIC ${CMAKE_SOURCE_DIR})
-target_link_libraries(bagel_parquet PRIVATE ${BAGEL_ZLIB_LIBRARY})
+target_link_libraries(bagel_parquet PRIVATE bagel_parquet_shared)
 target_compile_options(bagel_parquet PRIVATE ${BAGEL_WARNINGS})
-if(BAGEL_ZSTD_INCLUDE_DIR AND BAGEL_ZSTD_LIBRARY)
-  target_compile_definitions(bagel_parquet PRIVATE BAGEL_HAVE_ZSTD)
-  target_include_directories(bagel_parquet PRIVATE ${BAGEL_ZSTD_INCLUDE_DIR})
-  target_link_libraries(bagel_parquet PRIVATE ${BAGEL_ZSTD_LIBRARY})
-else()
-  message(STATUS "static libzstd not found: ZSTD-compressed Parquet files are not readable")
-endif()
 
 bagel_torch_library(bagel_datasets
   SRCS
@@ -69,6 +59,7 @@ bagel_torch_test(data_pipeline_tests
     data/sharding/python_random_test.cc
   DEPS bagel_datasets bagel_dataset_generator)
 if(TARGET data_pipeline_tests)
+  target_link_libraries(data_pipeline_tests PRIVATE bagel_parquet_shared bagel_crypto_static)
   target_compile_definitions(data_pipeline_tests PRIVATE
     BAGEL_DATA_REFERENCE_DIR="${CMAKE_SOURCE_DIR}/tests/data/reference")
 endif()
@@ -82,7 +73,7 @@ add_executable(bagel-make-dataset data/tools/bagel_make_dataset_main.cc)
 target_link_libraries(bagel-make-dataset PRIVATE bagel_dataset_generator CLI11::CLI11)
 target_compile_options(bagel-make-dataset PRIVATE ${BAGEL_WARNINGS})
 
-# bagel-pack, the packer's checking command (../shared/golden/README.md), and its run over every
+# bagel-pack, the packer's checking command (tests/golden/README.md), and its run over every
 # reference case that has a pack/ folder.
 bagel_torch_executable(bagel-pack SRCS data/tools/bagel_pack_main.cc
   DEPS bagel_data bagel_model_tools CLI11::CLI11)
@@ -103,6 +94,17 @@ if(BAGEL_BUILD_TESTS)
     COMMAND ${CMAKE_SOURCE_DIR}/tests/data/trainer_datasets_test.sh ${CMAKE_BINARY_DIR}/bin
             ${CMAKE_BINARY_DIR}/test_out/trainer_datasets ${BAGEL_GOLDEN_DIR}/tokenizer)
   set_tests_properties(cli.bagel_train.datasets PROPERTIES
+    SKIP_RETURN_CODE 77 TIMEOUT 600 ENVIRONMENT "OMP_NUM_THREADS=1")
+endif()
+
+# Datasets from every Parquet writer users have (pyarrow, polars, DuckDB, fastparquet, Hugging Face
+# datasets, in the test virtualenv): read back exactly, and trained from with nothing skipped.
+if(BAGEL_BUILD_TESTS AND TARGET data_pipeline_tests)
+  add_test(NAME cli.bagel_train.parquet_writers
+    COMMAND ${CMAKE_SOURCE_DIR}/tests/data/parquet_writers_test.sh ${CMAKE_BINARY_DIR}/bin
+            $<TARGET_FILE:data_pipeline_tests> ${CMAKE_BINARY_DIR}/test_out/parquet_writers
+            ${BAGEL_GOLDEN_DIR}/tokenizer ${BAGEL_TESTENV_PYTHON})
+  set_tests_properties(cli.bagel_train.parquet_writers PROPERTIES
     SKIP_RETURN_CODE 77 TIMEOUT 600 ENVIRONMENT "OMP_NUM_THREADS=1")
 endif()
 

@@ -1,4 +1,4 @@
-// The packer's input file of the reference packing cases (../shared/golden/README.md,
+// The packer's input file of the reference packing cases (tests/golden/README.md,
 // "Packing cases"): samples.json (data_config, special_tokens, samples with sequence plans and
 // text ids, vae_timesteps) with images.safetensors beside it (sample.<i>.image.<j>).
 #pragma once

@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 
 fs::path GoldenDir() {
   const char* env = std::getenv("BAGEL_GOLDEN_DIR");
-  return env ? fs::path(env) : fs::path("../shared/golden");
+  return env ? fs::path(env) : fs::path("tests/golden");
 }
 
 PackRandomness Fixed(double u, double n) {

@@ -1,5 +1,5 @@
 // One optimizer step of BAGEL training on the fully sharded engine, with the official
-// semantics (BAGEL.md §2.6, §4; ../shared/golden/README.md "Training-step cases"): for every
+// semantics (BAGEL.md §2.6, §4; tests/golden/README.md "Training-step cases"): for every
 // micro-batch, CE and MSE token counts summed over all ranks, each rank's loss normalised by
 // them times the world size and divided by the accumulation count; gradients averaged over
 // ranks and summed over micro-steps; then global grad-norm clipping, AdamW with the schedule's

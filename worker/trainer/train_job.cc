@@ -108,12 +108,14 @@ double MemoryBytes(const at::Device& device) {
       stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak);
 }
 
-// The records every rank's loader skipped so far, by reason (a collective: every rank calls it
-// at the same step), for the step event that rank 0 emits.
+// The samples every rank's loader packed and the records it skipped so far, by reason (a
+// collective: every rank calls it at the same step), for the step event that rank 0 emits.
 nlohmann::json SkippedRecordsOfAllRanks(const data::DataStats& stats, dist::Communicator& world,
                                         const at::Device& device) {
   const auto& reasons = data::kAllSkipReasons;
-  std::vector<double> counts(reasons.size() + 1, 0.0);  // the last: kSkipOther
+  // One slot per reason, then kSkipOther, then the samples packed.
+  std::vector<double> counts(reasons.size() + 2, 0.0);
+  counts.back() = static_cast<double>(stats.samples);
   for (const auto& [reason, n] : stats.skipped) {
     const char* reported = data::ReportedSkipReason(reason);
     const auto it = std::find(reasons.begin(), reasons.end(), reported);
@@ -124,12 +126,15 @@ nlohmann::json SkippedRecordsOfAllRanks(const data::DataStats& stats, dist::Comm
   t = t.cpu();
   nlohmann::json by_reason = nlohmann::json::object();
   int64_t total = 0;
-  for (size_t i = 0; i < counts.size(); ++i) {
+  for (size_t i = 0; i + 1 < counts.size(); ++i) {
     const auto n = static_cast<int64_t>(t[static_cast<int64_t>(i)].item<double>());
     total += n;
     if (n > 0) by_reason[i < reasons.size() ? reasons[i] : data::kSkipOther] = n;
   }
-  return {{"data_skipped", total}, {"data_skipped_by_reason", by_reason}};
+  const auto samples =
+      static_cast<int64_t>(t[static_cast<int64_t>(counts.size() - 1)].item<double>());
+  return {
+      {"data_samples", samples}, {"data_skipped", total}, {"data_skipped_by_reason", by_reason}};
 }
 
 }  // namespace

@@ -83,7 +83,7 @@ void CheckUnitsFit(const GroupCatalog& catalog, const std::vector<WorkUnit>& uni
 
 struct GroupReader::Columns {
   int32_t file = -1, row_group = -1;
-  parquet::ColumnLevels a, b;
+  parquet::ParquetColumn a, b;
 };
 
 GroupReader::GroupReader(const GroupCatalog& catalog, std::vector<WorkUnit> standard_units,

@@ -34,7 +34,7 @@ namespace bagel::data {
 
 namespace parquet {
 class ParquetFile;
-struct ColumnLevels;
+class ParquetColumn;
 }  // namespace parquet
 
 struct WorkUnit {

@@ -1,15 +1,18 @@
-// A reader of Parquet files, enough for the official BAGEL datasets (BAGEL.md §3.1): T2I files
-// (`image`: binary, `captions`: string) and edit files (`image_list`: list<binary>,
-// `instruction_list`: list<list<string>>), as pyarrow and other writers produce them.
+// Parquet files for the official BAGEL datasets (docs/MODEL.md §3.1), read through Apache Arrow
+// C++ (parquet::arrow, from PyPI's pyarrow wheel): T2I files (`image`: binary, `captions`:
+// string) and edit files (`image_list`: list<binary>, `instruction_list`: list<list<string>>),
+// whatever wrote them -- pyarrow, polars, DuckDB, fastparquet, Hugging Face `datasets`.
 //
-// Supported: the footer (Thrift compact protocol, thrift_compact.h), any schema whose wanted
-// top-level fields are BYTE_ARRAY leaves or (nested) lists of them, in the standard 3-level or
-// the legacy 2-level list layout; data pages v1 and v2; PLAIN and dictionary (PLAIN_DICTIONARY,
-// RLE_DICTIONARY) value encodings; RLE / bit-packed levels; the codecs of decompress.h. Other
-// columns of a file are never read. Anything else is a ParquetError naming the file, the column
-// and what was found.
+// Every codec and encoding Arrow reads (none, snappy, gzip, zstd, lz4, lz4_raw, brotli; plain,
+// dictionary, delta, byte stream split; data pages v1 and v2). Byte values may be binary,
+// large_binary, string, large_string, their view types, fixed-size binary or dictionary-encoded;
+// lists may be list, large_list, list_view or fixed-size lists. An image value may also be a
+// Hugging Face `datasets` Image struct {bytes, path}: its bytes, or, when they are null, the file
+// at `path` (relative to the parquet file's folder). Other columns of a file are never read.
 //
-// A ParquetFile is read with pread and may be shared by threads; each call reads what it needs.
+// Only what a call asks for is read: Open reads the footer, ReadColumn one column of one row
+// group. Anything wrong is a ParquetError naming the file, the column and the row group.
+// A ParquetFile serves one thread at a time.
 #pragma once
 
 #include <cstdint>
@@ -18,59 +21,52 @@
 #include <string>
 #include <vector>
 
-#include "worker/data/parquet/decompress.h"
+#include "worker/data/parquet/parquet_error.h"
 
 namespace bagel::data::parquet {
 
-// One leaf column of one row group as Dremel levels, split into rows.
-struct ColumnLevels {
-  std::string what;  // "file.parquet: column image_list (row group 2)", for messages
-  int max_def = 0;
-  int max_rep = 0;
-  std::vector<int> repeated_def;    // the definition level of each repeated ancestor, outer first
-  std::vector<int16_t> def, rep;    // one per level entry
-  std::vector<std::string> values;  // one per entry whose def == max_def, in order
-  std::vector<size_t> row_begin;    // first entry of each row; size num_rows() + 1
-  std::vector<size_t> value_begin;  // first value of each row; size num_rows() + 1
+// One top-level column of one row group, decoded, with the shapes BAGEL's datasets use. Each
+// accessor throws ParquetError when the column has another type; a null value or list is
+// nullopt / empty.
+class ParquetColumn {
+ public:
+  struct Data;  // the Arrow arrays (parquet_file.cc)
+  ParquetColumn();
+  ParquetColumn(std::string what, std::shared_ptr<const Data> data);
 
-  size_t num_rows() const { return row_begin.empty() ? 0 : row_begin.size() - 1; }
-  // The shapes BAGEL's datasets use; each throws ParquetError when the column has another depth.
-  // A null value or list is nullopt / empty.
+  const std::string& what() const { return what_; }  // "file.parquet: column x (row group 2)"
+  size_t num_rows() const;
   std::optional<std::string> Scalar(size_t row) const;
   std::vector<std::optional<std::string>> List(size_t row) const;
   std::vector<std::vector<std::optional<std::string>>> ListOfLists(size_t row) const;
+
+ private:
+  std::string what_;
+  std::shared_ptr<const Data> data_;
 };
 
 class ParquetFile {
  public:
-  // Opens `path` and decodes its footer; throws ParquetError naming the file.
+  // Opens `path` and reads its footer; throws ParquetError naming the file.
   static std::unique_ptr<ParquetFile> Open(const std::string& path);
   ~ParquetFile();
 
   const std::string& path() const { return path_; }
-  int64_t num_rows() const { return num_rows_; }
+  int64_t num_rows() const;
   int num_row_groups() const;
   int64_t row_group_rows(int row_group) const;
   std::vector<std::string> ColumnNames() const;  // top-level fields
   bool HasColumn(const std::string& name) const;
 
-  // The leaf under top-level field `name` in `row_group`.
-  ColumnLevels ReadColumn(int row_group, const std::string& name) const;
-
-  struct SchemaNode;
-  struct ChunkInfo;
-  struct RowGroupInfo;
+  // Top-level field `name` of `row_group`.
+  ParquetColumn ReadColumn(int row_group, const std::string& name) const;
 
  private:
-  ParquetFile() = default;
-  std::string ReadBytes(int64_t offset, int64_t size) const;
+  struct Reader;
+  explicit ParquetFile(std::string path);
 
   std::string path_;
-  int fd_ = -1;
-  int64_t file_size_ = 0;
-  int64_t num_rows_ = 0;
-  std::shared_ptr<SchemaNode> root_;
-  std::vector<RowGroupInfo> row_groups_;
+  std::unique_ptr<Reader> reader_;
 };
 
 }  // namespace bagel::data::parquet

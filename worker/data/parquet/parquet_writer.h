@@ -1,7 +1,7 @@
-// Writes small Parquet files in the official BAGEL dataset layouts, for the dataset generator
-// (dataset_generator.h) and the tests: one row group per `rows_per_group` rows, one PLAIN data
-// page (v1, uncompressed) per column chunk, standard 3-level lists, UTF8 annotations on string
-// columns. pyarrow reads what it writes (tests/data/check_parquet_with_pyarrow.py).
+// Writes small Parquet files in the official BAGEL dataset layouts through Apache Arrow C++
+// (parquet::arrow::WriteTable), for the dataset generator (dataset_generator.h) and the tests:
+// `rows_per_group` rows per row group, snappy pages, standard 3-level lists, string columns as
+// Arrow strings (UTF8 annotation), as pyarrow writes them.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,8 @@ struct Cell {
 
 using Row = std::vector<Cell>;  // one cell per column, in column order
 
-// Writes `rows` to `path`; throws ParquetError on an I/O error or a row of the wrong width.
+// Writes `rows` to `path`; throws ParquetError naming the file on an I/O error or a row of the
+// wrong width.
 void WriteParquet(const std::string& path, const std::vector<ColumnSpec>& columns,
                   const std::vector<Row>& rows, int64_t rows_per_group);
 

@@ -33,10 +33,10 @@ inline std::string ReadFileBytes(const std::string& path) {
 
 namespace bagel::data::testing {
 
-// The real Qwen2 vocabulary of the reference cases (../shared/golden/tokenizer).
+// The real Qwen2 vocabulary of the reference cases (tests/golden/tokenizer).
 inline std::string GoldenTokenizerDir() {
   const char* env = std::getenv("BAGEL_GOLDEN_DIR");
-  return std::string(env != nullptr ? env : "../shared/golden") + "/tokenizer";
+  return std::string(env != nullptr ? env : "tests/golden") + "/tokenizer";
 }
 
 }  // namespace bagel::data::testing

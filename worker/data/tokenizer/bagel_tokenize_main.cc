@@ -1,4 +1,4 @@
-// bagel-tokenize: Qwen2 tokenization of JSON lines (../shared/golden/README.md, "Tokenizer").
+// bagel-tokenize: Qwen2 tokenization of JSON lines (tests/golden/README.md, "Tokenizer").
 //
 //   bagel-tokenize --tokenizer DIR [--decode] < IN.jsonl > OUT.jsonl
 // DIR holds tokenizer.json, or vocab.json + merges.txt (+ added_tokens.json). Encoding reads

@@ -1,4 +1,4 @@
-// The JSON-lines contract of bagel-tokenize (../shared/golden/README.md, "Tokenizer"): encoding
+// The JSON-lines contract of bagel-tokenize (tests/golden/README.md, "Tokenizer"): encoding
 // reads one {"text": "..."} object a line and writes {"ids": [...]} a line, in order; decoding
 // reads {"ids": [...]} and writes {"text": "..."}. Other fields of an input object are ignored.
 #pragma once

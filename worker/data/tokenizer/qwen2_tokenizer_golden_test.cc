@@ -1,4 +1,4 @@
-// The reference cases of ../shared/golden/tokenizer (README "Tokenizer"): the real Qwen2
+// The reference cases of tests/golden/tokenizer (README "Tokenizer"): the real Qwen2
 // vocabulary, and texts with the ids Qwen2's tokenizer gives them. The directory comes from
 // BAGEL_GOLDEN_DIR (CTest sets it); the tests skip when it is absent.
 #include <gtest/gtest.h>

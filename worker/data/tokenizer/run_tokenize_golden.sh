@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the bagel-tokenize executable on the tokenizer reference cases, as
-# ../shared/golden/README.md does: every case's text must encode to its ids, and decoding the ids
+# tests/golden/README.md does: every case's text must encode to its ids, and decoding the ids
 # and encoding the text again must give the same ids.
 # Usage: run_tokenize_golden.sh BAGEL_TOKENIZE GOLDEN_TOKENIZER_DIR OUT_DIR
 # Exit 77 (skipped) when the reference directory is absent.

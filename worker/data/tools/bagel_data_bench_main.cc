@@ -12,7 +12,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"Throughput of the data pipeline on generated datasets"};
-  std::string mix = "vlm", tokenizer = "../shared/golden/tokenizer", work;
+  std::string mix = "vlm", tokenizer = "tests/golden/tokenizer", work;
   int64_t batches = 20, warmup = 3, expected = 2048, side = 512, threads = 2;
   app.add_option("--mix", mix, "vlm (VLM SFT + text) or t2i (T2I + edit)")
       ->check(CLI::IsMember({"vlm", "t2i"}));

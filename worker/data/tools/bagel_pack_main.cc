@@ -1,4 +1,4 @@
-// bagel-pack: the packer's checking command (../shared/golden/README.md, "Packing cases").
+// bagel-pack: the packer's checking command (tests/golden/README.md, "Packing cases").
 //
 //   bagel-pack --samples <case>/pack/samples.json --out OUT.safetensors
 //

@@ -1,4 +1,4 @@
-// bagel-train-replay (../shared/golden/README.md, "Training-step cases"): replays recorded
+// bagel-train-replay (tests/golden/README.md, "Training-step cases"): replays recorded
 // training steps -- W ranks on Gloo, sharded exactly as real training shards, float32 -- and
 // writes the per-micro-step losses, per-step lr and grad norm, and the final parameters and EMA
 // of the trainable parameters.
