@@ -25,6 +25,7 @@
 #include "model/bagel/packed_batch_file.h"
 #include "model/config/presets.h"
 #include "model/runtime/host_allocator.h"
+#include "model/runtime/matmul_precision.h"
 #include "model/tools/tool_main.h"
 
 namespace {
@@ -54,12 +55,17 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch_file, "time this batch file instead of the generated one");
   app.add_option("--seed", seed, "weights and batch seed");
   app.add_flag("--grouped-routing", grouped_routing, "Stage 2: MoT routing in grouped order");
+  std::string sdpa_priority = "default";
+  app.add_option("--sdpa-priority", sdpa_priority,
+                 "CUDA attention backend order: default, cudnn-last or cudnn-first");
   CLI11_PARSE(app, argc, argv);
   return bagel::RunToolMain("bagel-bench", [&] {
     bagel::KeepFreedHostMemoryInProcess();
     at::set_num_threads(threads);
     const at::Device device(device_name);
     const at::ScalarType dtype = bagel::ParseDtype(dtype_name);
+    bagel::SetSdpaPriority(sdpa_priority);
+    if (device.is_cuda()) bagel::UseFloat32Accumulation();
     bagel::BagelConfig config = bagel::PresetConfig(config_name);
     bagel::PrepareConfigForStage(config, stage);
     bagel::BagelForUnifiedMultimodal model(config, at::TensorOptions().dtype(at::kFloat));
@@ -99,8 +105,9 @@ int main(int argc, char** argv) {
     auto count = [](const at::Tensor& t) { return t.defined() ? t.numel() : 0; };
     const auto flops = bagel::ExecutedFlops(model.config(), cpu_batch);
 
-    std::printf("device=%s dtype=%s threads=%d config=%s stage=%d iters=%d\n", device_name.c_str(),
-                dtype_name.c_str(), threads, config_name.c_str(), stage, iters);
+    std::printf("device=%s dtype=%s threads=%d config=%s stage=%d iters=%d sdpa_priority=%s\n",
+                device_name.c_str(), dtype_name.c_str(), threads, config_name.c_str(), stage, iters,
+                sdpa_priority.c_str());
     std::printf(
         "batch: tokens=%lld samples=%zu ce_tokens=%lld mse_tokens=%lld vit_tokens=%lld "
         "latent_tokens=%lld\n",

@@ -46,6 +46,7 @@ function(bagel_torch_test name)
   target_compile_options(${name} PRIVATE ${BAGEL_WARNINGS})
   bagel_use_torch_pch(${name})
   include(GoogleTest)
+  target_compile_definitions(${name} PRIVATE BAGEL_DEFAULT_GOLDEN_DIR="${BAGEL_GOLDEN_DIR}")
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 120 PROPERTIES TIMEOUT 900)
   bagel_gtest_environment(${name} "BAGEL_GOLDEN_DIR=${BAGEL_GOLDEN_DIR}"
                           "BAGEL_BIN_DIR=${CMAKE_BINARY_DIR}/bin" "OMP_NUM_THREADS=1")

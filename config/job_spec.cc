@@ -113,6 +113,15 @@ class Reader {
     }
   }
 
+  void OptionalBool(const YAML::Node& parent, const char* key, const std::string& base,
+                    std::optional<bool>& out) {
+    if (!Present(parent, key)) return;
+    bool v = false;
+    const size_t errors = errors_.size();
+    Bool(parent, key, base, v);
+    if (errors_.size() == errors) out = v;
+  }
+
   void String(const YAML::Node& parent, const char* key, const std::string& base, std::string& out,
               bool non_empty = true) {
     if (!Present(parent, key)) return;
@@ -378,7 +387,7 @@ void ReadTrain(Reader& r, const YAML::Node& n, TrainSpec& t) {
   r.Number(n, "timestep_shift", p, t.timestep_shift, positive, "a number > 0");
   r.Int(n, "grad_accum", p, 1, 1024, t.grad_accum);
   r.Uint(n, "seed", p, t.seed);
-  r.Bool(n, "activation_checkpointing", p, t.activation_checkpointing);
+  r.OptionalBool(n, "activation_checkpointing", p, t.activation_checkpointing);
   r.Enum(n, "precision", p, t.precision, {"bf16", "fp32"});
   r.Int(n, "log_every", p, 1, 1000000, t.log_every);
 }
@@ -620,10 +629,12 @@ std::string JobSpecToYaml(const JobSpec& s) {
       << YAML::Value << t.ce_weight << YAML::Key << "mse_weight" << YAML::Value << t.mse_weight
       << YAML::Key << "ce_loss_reweighting" << YAML::Value << t.ce_loss_reweighting << YAML::Key
       << "timestep_shift" << YAML::Value << t.timestep_shift << YAML::Key << "grad_accum"
-      << YAML::Value << t.grad_accum << YAML::Key << "seed" << YAML::Value << t.seed << YAML::Key
-      << "activation_checkpointing" << YAML::Value << t.activation_checkpointing << YAML::Key
-      << "precision" << YAML::Value << t.precision << YAML::Key << "log_every" << YAML::Value
-      << t.log_every << YAML::EndMap;
+      << YAML::Value << t.grad_accum << YAML::Key << "seed" << YAML::Value << t.seed;
+    if (t.activation_checkpointing) {
+      o << YAML::Key << "activation_checkpointing" << YAML::Value << *t.activation_checkpointing;
+    }
+    o << YAML::Key << "precision" << YAML::Value << t.precision << YAML::Key << "log_every"
+      << YAML::Value << t.log_every << YAML::EndMap;
     const ParallelSpec& p = s.parallel;
     o << YAML::Key << "parallel" << YAML::Value << YAML::BeginMap << YAML::Key << "workers"
       << YAML::Value << p.workers << YAML::Key << "gpus_per_worker" << YAML::Value

@@ -35,7 +35,7 @@ struct ModelSpec {
   bool freeze_vit = false;
   bool freeze_und = false;
   // MoT hidden states in grouped order (one permutation per forward; same results).
-  bool grouped_routing = false;
+  bool grouped_routing = true;
   std::optional<int64_t> max_latent_size;
 };
 
@@ -96,7 +96,8 @@ struct TrainSpec {
   double timestep_shift = 1.0;
   int64_t grad_accum = 1;
   uint64_t seed = 4396;
-  bool activation_checkpointing = false;
+  // Unset: on when the rank trains on a GPU, off on a CPU (the trainer decides).
+  std::optional<bool> activation_checkpointing;
   std::string precision = "bf16";  // bf16 | fp32
   int64_t log_every = 1;
 };

@@ -134,12 +134,13 @@ ForwardOutputs BagelForUnifiedMultimodal::Forward(const PackedBatch& b,
     const double s = config_.timestep_shift;
     timesteps = at::sigmoid(b.packed_timesteps.to(at::kFloat));
     timesteps = s * timesteps / (1.0 + (s - 1.0) * timesteps);
-    at::Tensor t = timesteps.unsqueeze(1).to(x0.scalar_type());
+    // As under bf16 autocast: t is float32, so x_t is float32 (the latents and the noise are
+    // float32 too) until vae2llm's GEMM reads it in the weights' dtype.
+    at::Tensor t = timesteps.unsqueeze(1);
     at::Tensor xt = (1 - t) * x0 + t * noise;
-    at::Tensor e = m.vae2llm->Forward(xt) +
-                   m.time_embedder->Forward(timesteps).to(xt.scalar_type()) +
+    at::Tensor e = m.vae2llm->Forward(xt) + m.time_embedder->Forward(timesteps) +
                    m.latent_pos_embed->Forward(b.packed_latent_position_ids);
-    seq = seq.index_put({b.packed_vae_token_indexes}, e);
+    seq = seq.index_put({b.packed_vae_token_indexes}, e.to(seq.scalar_type()));
   }
 
   // 4-5. The language model (MoT: und = text + ViT, gen = every latent token).
@@ -160,7 +161,9 @@ ForwardOutputs BagelForUnifiedMultimodal::Forward(const PackedBatch& b,
     at::Tensor target = (noise - x0).index_select(0, timesteps.gt(0).nonzero().squeeze(1));
     TORCH_CHECK(pred.size(0) == target.size(0), "mse_loss_indexes has ", pred.size(0),
                 " entries but ", target.size(0), " latent tokens have t > 0");
-    out.mse = (pred - target).pow(2);
+    // The square in float32, as autocast runs pow (the difference is float32 already when the
+    // target is: a bf16 prediction minus a float32 target).
+    out.mse = (pred - target).to(at::kFloat).pow(2);
   }
   // 7. CE over the lm_head, never materialising the full logits.
   if (b.has_ce()) {

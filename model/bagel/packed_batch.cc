@@ -46,13 +46,17 @@ PackedBatch PackedBatch::To(const at::Device& device, at::ScalarType float_dtype
   PackedBatch b = *this;
   for (at::Tensor* t :
        {&b.packed_text_ids, &b.packed_text_indexes, &b.packed_position_ids, &b.packed_vit_tokens,
-        &b.packed_vit_token_indexes, &b.packed_vit_position_ids, &b.padded_latent,
-        &b.packed_latent_position_ids, &b.packed_vae_token_indexes, &b.mse_loss_indexes, &b.noise,
-        &b.ce_loss_indexes, &b.packed_label_ids, &b.ce_loss_weights}) {
+        &b.packed_vit_token_indexes, &b.packed_vit_position_ids, &b.packed_latent_position_ids,
+        &b.packed_vae_token_indexes, &b.mse_loss_indexes, &b.ce_loss_indexes, &b.packed_label_ids,
+        &b.ce_loss_weights}) {
     *t = Move(*t, device, float_dtype);
   }
-  // Timesteps stay float32: sigmoid and the shift are computed before any low-precision cast.
-  if (b.packed_timesteps.defined()) b.packed_timesteps = packed_timesteps.to(device, at::kFloat);
+  // Timesteps, the VAE latents and the flow-matching noise stay float32, as in the official
+  // bf16 step (autocast leaves them float32: the VAE's posterior sample is float32), so x_t and
+  // the velocity target are float32 and only the GEMMs that read them run in bf16.
+  for (at::Tensor* t : {&b.packed_timesteps, &b.padded_latent, &b.noise}) {
+    if (t->defined()) *t = t->to(device, at::kFloat);
+  }
   for (auto& m : b.nested_attention_masks) m = m.to(device);
   return b;
 }

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "model/config/presets.h"
+#include "testing/golden_dir.h"
 
 namespace bagel {
 namespace {
@@ -36,8 +37,7 @@ TEST(PromptCodecTest, LargeVocabularyWithoutTokenizerIsAnError) {
 }
 
 TEST(PromptCodecTest, Qwen2TokenizerOfTheGoldenCases) {
-  const char* golden = std::getenv("BAGEL_GOLDEN_DIR");
-  const std::string dir = golden ? std::string(golden) + "/tokenizer" : "";
+  const std::string dir = (bagel::testing::GoldenDir() / "tokenizer").string();
   if (!PromptCodec::HasTokenizer(dir)) GTEST_SKIP() << "no golden tokenizer (BAGEL_GOLDEN_DIR)";
   const PromptCodec codec = PromptCodec::ForModel(PresetConfig("small"), dir);
   // tests/golden/tokenizer/cases.jsonl: "Hello world" -> [9707, 1879].

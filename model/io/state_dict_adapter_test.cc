@@ -9,6 +9,7 @@
 #include "model/bagel/bagel_for_unified_multimodal.h"
 #include "model/config/presets.h"
 #include "model/siglip/patch_embedding.h"
+#include "testing/golden_dir.h"
 
 namespace bagel::io {
 namespace {
@@ -159,8 +160,7 @@ TEST_F(StateDictAdapterTest, ConvPatchEmbeddingIsConvertedOnLoad) {
 class RealSchemaTest : public StateDictAdapterTest {
  protected:
   std::vector<std::pair<std::string, std::vector<int64_t>>> Schema() {
-    const char* golden = std::getenv("BAGEL_GOLDEN_DIR");
-    const fs::path path = fs::path(golden ? golden : "tests/golden") / "schema/bagel-7b-mot.json";
+    const fs::path path = bagel::testing::GoldenDir() / "schema/bagel-7b-mot.json";
     if (!fs::exists(path)) return {};
     nlohmann::json doc = nlohmann::json::parse(std::ifstream(path));
     std::vector<std::pair<std::string, std::vector<int64_t>>> out;

@@ -57,6 +57,36 @@ void SubtractOneHot_(at::Tensor& probs, const at::Tensor& labels, const at::Tens
   if (!all_valid) probs.mul_(valid.unsqueeze(1));
 }
 
+// d_weight (float32) += g^T h for one chunk. Float32 weights: one float32 GEMM. Reduced-precision
+// weights (the bf16 step): the GEMM runs in their dtype, as the official bf16 lm_head backward
+// does, and its result is accumulated into the float32 gradient -- on CUDA straight from the
+// GEMM's float32 accumulator (addmm with a float32 output), elsewhere from its bf16 result.
+void AccumulateWeightGrad(at::Tensor& d_weight, const at::Tensor& g, const at::Tensor& h,
+                          bool first) {
+  const at::Tensor gt = g.t();
+  if (g.scalar_type() == d_weight.scalar_type()) {
+    first ? (void)at::mm_out(d_weight, gt, h) : (void)d_weight.addmm_(gt, h);
+    return;
+  }
+  if (d_weight.is_cuda()) {
+    static bool float_output_gemm = true;  // CUDA builds without it fall back once
+    if (float_output_gemm) {
+      try {
+        if (first) {
+          at::mm_out(d_weight, gt, h, d_weight.scalar_type());
+        } else {
+          at::addmm_out(d_weight, d_weight, gt, h, d_weight.scalar_type());
+        }
+        return;
+      } catch (const c10::Error&) {
+        float_output_gemm = false;
+      }
+    }
+  }
+  at::Tensor part = at::mm(gt, h);
+  first ? (void)d_weight.copy_(part) : (void)d_weight.add_(part);
+}
+
 class FusedLinearCrossEntropyFunction
     : public torch::autograd::Function<FusedLinearCrossEntropyFunction> {
  public:
@@ -98,10 +128,7 @@ class FusedLinearCrossEntropyFunction
           rows.copy_(at::matmul(g, weight));
         }
       }
-      if (need_dw) {
-        at::Tensor gt = g.t().to(compute), h = hidden.narrow(0, begin, n).to(compute);
-        begin == 0 ? (void)at::mm_out(d_weight, gt, h) : (void)d_weight.addmm_(gt, h);
-      }
+      if (need_dw) AccumulateWeightGrad(d_weight, g, hidden.narrow(0, begin, n), begin == 0);
     }
     ctx->save_for_backward({hidden, weight, labels, d_hidden, d_weight});
     ctx->saved_data["ignore_index"] = ignore_index;
@@ -152,7 +179,8 @@ class FusedLinearCrossEntropyFunction
       SoftmaxInPlace(logits, y, ok);
       SubtractOneHot_(logits, y, ok, /*all_valid=*/false);
       logits.mul_(g.narrow(0, begin, n).unsqueeze(1));
-      out.addmm_(logits.t(), hidden.narrow(0, begin, n).to(compute));
+      AccumulateWeightGrad(out, logits.to(weight.scalar_type()), hidden.narrow(0, begin, n),
+                           /*first=*/false);
     }
     return out.to(weight.scalar_type());
   }

@@ -1,4 +1,6 @@
-// LayerNorm over the last dimension with weight and bias (SigLIP).
+// LayerNorm over the last dimension with weight and bias (SigLIP). Computed in float32 whatever
+// the input, as bf16 autocast runs layer_norm; the result comes back in the input's dtype,
+// which is what autocast's float32 output becomes in the linear that always reads it next.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -14,7 +16,12 @@ class LayerNorm : public torch::nn::Module {
   }
 
   at::Tensor Forward(const at::Tensor& x) const {
-    return at::layer_norm(x, {dim_}, weight, bias, eps_);
+    if (x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat) {
+      return at::layer_norm(x, {dim_}, weight, bias, eps_);
+    }
+    return at::layer_norm(x.to(at::kFloat), {dim_}, weight.to(at::kFloat), bias.to(at::kFloat),
+                          eps_)
+        .to(x.scalar_type());
   }
 
   at::Tensor weight;

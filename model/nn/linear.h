@@ -1,5 +1,8 @@
 // y = x W^T + b. Parameters are allocated uninitialised (on any device, meta included);
 // initialisation is the owner's job (BagelForUnifiedMultimodal::InitializeWeights or a load).
+// The input is cast to the weight's dtype first, as bf16 autocast does for matmuls: a float32
+// activation (a latent, a norm's output) meets bf16 weights in a bf16 GEMM, which accumulates
+// in float32 and returns bf16.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -16,7 +19,10 @@ class Linear : public torch::nn::Module {
   }
 
   // x: [..., in] -> [..., out]
-  at::Tensor Forward(const at::Tensor& x) const { return at::linear(x, weight, bias); }
+  at::Tensor Forward(const at::Tensor& x) const {
+    return at::linear(x.scalar_type() == weight.scalar_type() ? x : x.to(weight.scalar_type()),
+                      weight, bias);
+  }
 
   int64_t in_features() const { return in_features_; }
   int64_t out_features() const { return out_features_; }

@@ -77,6 +77,10 @@ std::map<std::string, at::Tensor> RunForwardCase(const std::string& checkpoint_d
                 ": the stage-", stage, " model has no parameter of that name");
   }
   ForwardOutputs out = model.Forward(batch);
+  if (options.loss_dtypes != nullptr) {
+    if (out.ce.defined()) (*options.loss_dtypes)["ce"] = out.ce.scalar_type();
+    if (out.mse.defined()) (*options.loss_dtypes)["mse"] = out.mse.scalar_type();
+  }
   std::map<std::string, at::Tensor> result;
   at::Tensor loss = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device));
   if (out.ce.defined()) {

@@ -27,6 +27,8 @@ struct ForwardCaseOptions {
   bool grouped_routing = false;
   // case.json of an inference case (--infer): run its task instead of the training forward.
   std::string infer_case;
+  // When set, receives the dtype the model returned "ce" and "mse" in (before any conversion).
+  std::map<std::string, at::ScalarType>* loss_dtypes = nullptr;
 };
 
 std::map<std::string, at::Tensor> RunForwardCase(const std::string& checkpoint_dir,

@@ -103,9 +103,20 @@ void FluxVae::InitializeRandom(uint64_t seed) {
   }
 }
 
+void FluxVae::UseComputeDtype(at::ScalarType dtype) {
+  at::NoGradGuard no_grad;
+  for (const auto& module : modules(/*include_self=*/false)) {
+    auto* conv = dynamic_cast<Conv2d*>(module.get());
+    if (conv == nullptr) continue;
+    conv->weight.set_data(conv->weight.to(dtype));
+    conv->bias.set_data(conv->bias.to(dtype));
+  }
+}
+
 at::Tensor SamplePosterior(const at::Tensor& moments, const at::Tensor& noise) {
   auto parts = moments.chunk(2, 1);
-  at::Tensor std = at::exp(0.5 * parts[1]);
+  // exp in float32 (autocast's rule), so a bf16 encoder gives a float32 sample.
+  at::Tensor std = at::exp(0.5 * parts[1].to(at::kFloat));
   return parts[0] + std * noise;
 }
 

@@ -54,6 +54,11 @@ class FluxVae : public torch::nn::Module {
   // Fills every parameter from `seed` (normal / sqrt(fan_in) weights, small biases, GroupNorm
   // weights near 1): a VAE of the right shape for benchmarks and tests, not a trained one.
   void InitializeRandom(uint64_t seed);
+  // bf16 autocast without autocast: the convolutions' weights become `dtype` (their inputs are
+  // cast to it), group norms stay float32 and the posterior is sampled in float32, as the
+  // official trainer encodes under torch.autocast(bfloat16). (Converting back to kFloat keeps
+  // the bf16-rounded values.)
+  void UseComputeDtype(at::ScalarType dtype);
 
   const FluxVaeParams& params() const { return params_; }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/io/safetensors.h"
+#include "testing/golden_dir.h"
 
 namespace bagel::vae {
 namespace {
@@ -46,6 +47,35 @@ std::string LoadError(const std::string& path) {
     return e.what_without_backtrace();
   }
   return "";
+}
+
+// The official trainer encodes under bf16 autocast: convolutions in bf16, group norms and the
+// posterior sample in float32. UseComputeDtype does the same without autocast.
+TEST(FluxVaeTest, Bf16EncodeKeepsNormsAndTheSampleInFloat32) {
+  auto fp32 = SmallVae(5);
+  auto bf16 = SmallVae(5);
+  bf16->UseComputeDtype(at::kBFloat16);
+  for (const auto& item : bf16->named_parameters()) {
+    const bool norm = item.key().find("norm") != std::string::npos;
+    EXPECT_EQ(item.value().scalar_type(), norm ? at::kFloat : at::kBFloat16) << item.key();
+  }
+  EXPECT_EQ(
+      bf16->encoder->norm_out->Forward(at::randn({1, 64, 4, 4}).to(at::kBFloat16)).scalar_type(),
+      at::kFloat);
+  at::Generator gen = at::detail::createCPUGenerator(11);
+  const at::Tensor images = at::rand({2, 3, 32, 32}, gen) * 2 - 1;
+  const at::Tensor noise = at::randn({2, 4, 16, 16}, gen);
+  VaeEncodeOptions sample;
+  sample.noise = noise;
+  const at::Tensor want = fp32->Encode(images, sample);
+  const at::Tensor got = bf16->Encode(images, sample);
+  EXPECT_EQ(got.scalar_type(), at::kFloat);
+  const double rel = ((got - want).norm() / want.norm()).item<double>();
+  EXPECT_LT(rel, 0.02) << "bf16 encode is " << rel << " from float32 (norm-relative)";
+  EXPECT_GT(rel, 0.0);  // it did compute in bf16
+  // And back: kFloat restores float32 convolutions.
+  bf16->UseComputeDtype(at::kFloat);
+  EXPECT_EQ(bf16->encoder->conv_in->weight.scalar_type(), at::kFloat);
 }
 
 TEST(FluxVaeTest, LoadInfersTheShapeAndCopiesEveryTensor) {
@@ -153,8 +183,7 @@ TEST(FluxVaeTest, PaddedBatchPutsEachImageTopLeft) {
 // The real FLUX shape gives exactly the 244 tensors of BAGEL-7B-MoT's ae.safetensors, and the
 // shape inference reads it back from a header-only file of that schema.
 TEST(FluxVaeTest, FluxDevShapeMatchesTheReleasedSchema) {
-  const char* env = std::getenv("BAGEL_GOLDEN_DIR");
-  const fs::path schema = fs::path(env ? env : "tests/golden") / "schema/bagel-7b-mot.json";
+  const fs::path schema = bagel::testing::GoldenDir() / "schema/bagel-7b-mot.json";
   if (!fs::exists(schema)) GTEST_SKIP() << schema << " not present";
   const auto ae = nlohmann::json::parse(std::ifstream(schema))["ae.safetensors"];
   FluxVae vae(FluxDevVaeParams(), at::TensorOptions().device(at::kMeta));

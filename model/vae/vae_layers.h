@@ -18,9 +18,11 @@ class Conv2d : public torch::nn::Module {
     bias = register_parameter("bias", at::empty({out_channels}, options));
   }
 
-  // x: [B, in, H, W] -> [B, out, H', W']
+  // x: [B, in, H, W] -> [B, out, H', W'], computed in the weight's dtype (the input is cast, as
+  // bf16 autocast casts a convolution's inputs).
   at::Tensor Forward(const at::Tensor& x) const {
-    return at::conv2d(x, weight, bias, {stride_, stride_}, {padding_, padding_});
+    return at::conv2d(x.scalar_type() == weight.scalar_type() ? x : x.to(weight.scalar_type()),
+                      weight, bias, {stride_, stride_}, {padding_, padding_});
   }
 
   at::Tensor weight;  // [out, in, k, k]
@@ -42,8 +44,11 @@ class GroupNorm : public torch::nn::Module {
     bias = register_parameter("bias", at::empty({channels}, options));
   }
 
+  // Always float32 (input, parameters and result), as bf16 autocast runs group_norm; the
+  // parameters stay float32 when the convolutions are bf16 (FluxVae::UseComputeDtype).
   at::Tensor Forward(const at::Tensor& x) const {
-    return at::group_norm(x, kGroups, weight, bias, kEps);
+    return at::group_norm(x.to(at::kFloat), kGroups, weight.to(at::kFloat), bias.to(at::kFloat),
+                          kEps);
   }
 
   at::Tensor weight;  // [C]

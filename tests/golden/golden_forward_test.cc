@@ -10,16 +10,14 @@
 #include "model/io/safetensors.h"
 #include "model/testing/tensor_compare.h"
 #include "model/tools/forward_case.h"
+#include "testing/golden_dir.h"
 
 namespace bagel {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path GoldenDir() {
-  const char* env = std::getenv("BAGEL_GOLDEN_DIR");
-  return env ? fs::path(env) : fs::path("tests/golden");
-}
+fs::path GoldenDir() { return bagel::testing::GoldenDir(); }
 
 class GoldenForwardTest : public ::testing::TestWithParam<std::string> {};
 
@@ -46,6 +44,33 @@ TEST_P(GoldenForwardTest, MatchesTheOfficialForwardAndGradients) {
 // Grouped MoT routing must meet the same reference (a no-op for the dense Stage 1 model).
 TEST_P(GoldenForwardTest, GroupedRoutingMatchesTheOfficialForwardAndGradients) {
   ExpectMatchesTheCase(GetParam(), /*grouped_routing=*/true);
+}
+
+// The bf16 step (docs/PARITY.md, "The bf16 step"): bf16 weights and GEMMs, float32 norms,
+// softmax, squares and losses, as under the official bf16 autocast. Every case lands within a
+// norm-relative kBf16NormRtol of the float32 reference, and the losses come back float32.
+constexpr double kBf16NormRtol = 0.06;
+
+TEST_P(GoldenForwardTest, Bf16StepIsCloseToTheFloat32ReferenceWithFloat32Losses) {
+  const fs::path dir = GoldenDir() / GetParam();
+  if (!fs::exists(dir)) GTEST_SKIP() << dir << " not present";
+  nlohmann::json spec = nlohmann::json::parse(std::ifstream(dir / "case.json"));
+  std::map<std::string, at::ScalarType> loss_dtypes;
+  ForwardCaseOptions options;
+  options.grad_keys = spec["grad_keys"].get<std::vector<std::string>>();
+  options.dtype = at::kBFloat16;
+  options.grouped_routing = true;
+  options.loss_dtypes = &loss_dtypes;
+  auto got =
+      RunForwardCase((dir / "checkpoint").string(), (dir / "batch.safetensors").string(), options);
+  auto expected = io::SafetensorsFile::Open((dir / "expected.safetensors").string())->ReadAll();
+  auto report = testing::CompareTensorsByNorm(expected, got, kBf16NormRtol);
+  EXPECT_TRUE(report.ok) << report.Text(GetParam() + " (bf16)");
+  std::cout << report.Text(GetParam() + " (bf16)");
+  ASSERT_FALSE(loss_dtypes.empty());
+  for (const auto& [name, dtype] : loss_dtypes) {
+    EXPECT_EQ(dtype, at::kFloat) << name << " came back " << dtype;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Stage1, GoldenForwardTest,

@@ -11,16 +11,14 @@
 #include "model/io/safetensors.h"
 #include "model/testing/tensor_compare.h"
 #include "model/tools/forward_case.h"
+#include "testing/golden_dir.h"
 
 namespace bagel {
 namespace {
 
 namespace fs = std::filesystem;
 
-fs::path GoldenDir() {
-  const char* env = std::getenv("BAGEL_GOLDEN_DIR");
-  return env ? fs::path(env) : fs::path("tests/golden");
-}
+fs::path GoldenDir() { return bagel::testing::GoldenDir(); }
 
 void CheckCase(const std::string& name, bool infer) {
   const fs::path dir = GoldenDir() / name;

@@ -131,17 +131,21 @@ echo "{\"event\":\"started\",\"rank\":$rank,\"world_size\":$world,\"step\":$star
 echo "standin: rank $rank of $world, job $job attempt $attempt, steps $start..$steps" >&2
 s="$start"
 while ((s < steps)); do
-  if ((stop)); then
-    checkpoint "$s"
-    echo "standin: rank $rank stopped by SIGTERM at step $s" >&2
-    exit 3
-  fi
   sleep "$step_s"
   s=$((s + 1))
+  # Whether this rank was asked to stop, written once per step before the step's barrier, so
+  # that every rank reads the same flags after it and all stop at the same step (the real
+  # trainer all-reduces the flag; signals reach the ranks at different moments).
+  echo "$stop" > "$sync/stop-$s-$rank"
   barrier "$s"
   if ((rank == 0)); then
     ce="$(loss "$s")"
     echo "{\"event\":\"step\",\"step\":$s,\"total_steps\":$steps,\"ce\":$ce,\"mse\":0.0,\"lr\":0.0001,\"grad_norm\":1.0,\"tokens\":1024,\"tokens_per_s\":10240.0,\"step_time_s\":$step_s,\"mfu\":0.0,\"mem_bytes\":0}"
+  fi
+  if grep -qx 1 "$sync"/stop-"$s"-* 2>/dev/null; then
+    checkpoint "$s"
+    echo "standin: rank $rank stopped by SIGTERM at step $s" >&2
+    exit 3
   fi
   ((s % every == 0)) && checkpoint "$s"
 done

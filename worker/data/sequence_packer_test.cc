@@ -6,6 +6,7 @@
 
 #include "model/io/safetensors.h"
 #include "model/testing/tensor_compare.h"
+#include "testing/golden_dir.h"
 #include "worker/data/pack_samples_file.h"
 #include "worker/data/synthetic_samples.h"
 
@@ -14,10 +15,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-fs::path GoldenDir() {
-  const char* env = std::getenv("BAGEL_GOLDEN_DIR");
-  return env ? fs::path(env) : fs::path("tests/golden");
-}
+fs::path GoldenDir() { return bagel::testing::GoldenDir(); }
 
 PackRandomness Fixed(double u, double n) {
   return {[u] { return u; }, [n] { return n; }};

@@ -32,6 +32,7 @@ c10::intrusive_ptr<c10d::Backend> MakeBackend(const c10::intrusive_ptr<c10d::Sto
                                               const std::string& master_addr) {
   if (device.is_cuda()) {
 #ifdef USE_C10D_NCCL
+    ApplyNcclFailureSettings();
     auto options = c10d::ProcessGroupNCCL::Options::create();
     options->timeout = timeout;
     return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, size, options);
@@ -46,8 +47,26 @@ c10::intrusive_ptr<c10d::Backend> MakeBackend(const c10::intrusive_ptr<c10d::Sto
 
 }  // namespace
 
-PendingCollective::PendingCollective(c10::intrusive_ptr<c10d::Work> work, std::string what)
-    : work_(std::move(work)), what_(std::move(what)) {}
+const std::vector<std::pair<std::string, std::string>>& NcclFailureSettings() {
+  static const std::vector<std::pair<std::string, std::string>> settings = {
+      // wait() blocks the host and throws after the group's timeout or on an NCCL error.
+      {"TORCH_NCCL_BLOCKING_WAIT", "1"},
+      // The watchdog aborts the communicators of a failed collective but never the process
+      // (2 = CleanUpOnly; the default tears the process down).
+      {"TORCH_NCCL_ASYNC_ERROR_HANDLING", "2"},
+      // Its heartbeat monitor would SIGABRT the process when the watchdog itself is stuck.
+      {"TORCH_NCCL_ENABLE_MONITORING", "0"},
+  };
+  return settings;
+}
+
+void ApplyNcclFailureSettings() {
+  for (const auto& [name, value] : NcclFailureSettings()) setenv(name.c_str(), value.c_str(), 1);
+}
+
+PendingCollective::PendingCollective(c10::intrusive_ptr<c10d::Work> work, std::string what,
+                                     c10::intrusive_ptr<c10d::Backend> backend)
+    : work_(std::move(work)), what_(std::move(what)), backend_(std::move(backend)) {}
 
 void PendingCollective::Wait() {
   if (!work_.defined()) return;
@@ -56,7 +75,14 @@ void PendingCollective::Wait() {
   try {
     work->wait();
   } catch (const std::exception& e) {
-    throw CollectiveError(what_ + " failed: " + e.what());
+    const std::string why = e.what();
+    if (backend_.defined()) {
+      try {
+        backend_->abort();
+      } catch (...) {  // the error that matters is the collective's
+      }
+    }
+    throw CollectiveError(what_ + " failed: " + why);
   }
 }
 
@@ -125,7 +151,7 @@ void Communicator::AllReduceSum(at::Tensor& tensor) {
   std::vector<at::Tensor> tensors = {tensor};
   c10d::AllreduceOptions options;
   options.reduceOp = c10d::ReduceOp::SUM;
-  PendingCollective(backend_->allreduce(tensors, options), "allreduce").Wait();
+  PendingCollective(backend_->allreduce(tensors, options), "allreduce", backend_).Wait();
 }
 
 PendingCollective Communicator::AllGatherAsync(at::Tensor& out, at::Tensor& in) {
@@ -135,7 +161,7 @@ PendingCollective Communicator::AllGatherAsync(at::Tensor& out, at::Tensor& in) 
     return {};
   }
   Check("allgather");
-  return PendingCollective(backend_->_allgather_base(out, in), "allgather");
+  return PendingCollective(backend_->_allgather_base(out, in), "allgather", backend_);
 }
 
 void Communicator::ReduceScatterSum(at::Tensor& out, at::Tensor& in) {
@@ -147,13 +173,14 @@ void Communicator::ReduceScatterSum(at::Tensor& out, at::Tensor& in) {
   Check("reduce_scatter");
   c10d::ReduceScatterOptions options;
   options.reduceOp = c10d::ReduceOp::SUM;
-  PendingCollective(backend_->_reduce_scatter_base(out, in, options), "reduce_scatter").Wait();
+  PendingCollective(backend_->_reduce_scatter_base(out, in, options), "reduce_scatter", backend_)
+      .Wait();
 }
 
 void Communicator::Barrier() {
   if (size_ == 1) return;
   Check("barrier");
-  PendingCollective(backend_->barrier(), "barrier").Wait();
+  PendingCollective(backend_->barrier(), "barrier", backend_).Wait();
 }
 
 void Communicator::WaitForRankZero(const std::string& key) {

@@ -4,6 +4,13 @@
 // A collective that does not complete within the timeout (a rank died or hangs) throws
 // CollectiveError, which the trainer turns into an exit that the coordinator answers with a
 // coordinated restart. A group of one rank needs no backend: its collectives are local.
+//
+// Gloo waits on the host by nature. NCCL does not: wait() only orders streams, and a hung or
+// failed collective is found by c10d's watchdog thread, which by default aborts the process
+// (no `error` event, no exit status 4). So before any NCCL group is made, ApplyNcclFailureSettings
+// switches c10d to blocking waits (the host waits, and throws after the timeout or on an NCCL
+// error), lets the watchdog only clean up communicators, and turns off its heartbeat monitor:
+// every NCCL failure then reaches the caller as a CollectiveError, exactly as with Gloo.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -27,11 +34,19 @@ class CollectiveError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The c10d environment settings of the NCCL failure rule above, as (variable, value).
+const std::vector<std::pair<std::string, std::string>>& NcclFailureSettings();
+// Sets them in this process's environment (c10d reads them when a group is made).
+void ApplyNcclFailureSettings();
+
 // A pending asynchronous collective.
 class PendingCollective {
  public:
   PendingCollective() = default;
-  explicit PendingCollective(c10::intrusive_ptr<c10d::Work> work, std::string what);
+  // `backend` is aborted when the collective fails, so that tearing the group down afterwards
+  // cannot hang on a communicator stuck in the failed collective.
+  PendingCollective(c10::intrusive_ptr<c10d::Work> work, std::string what,
+                    c10::intrusive_ptr<c10d::Backend> backend = {});
   // Blocks until done; throws CollectiveError on failure or timeout. No-op when empty.
   void Wait();
   bool pending() const { return work_.defined(); }
@@ -39,6 +54,7 @@ class PendingCollective {
  private:
   c10::intrusive_ptr<c10d::Work> work_;
   std::string what_;
+  c10::intrusive_ptr<c10d::Backend> backend_;
 };
 
 class Communicator {

@@ -1,18 +1,26 @@
 #include "worker/fsdp/flat_unit.h"
 
+#include <c10/core/Allocator.h>
+#include <c10/core/DeviceGuard.h>
 #include <c10/core/StorageImpl.h>
 #include <c10/util/Exception.h>
 
 namespace bagel::fsdp {
 
+at::DataPtr AllocateOnDevice(size_t nbytes, const at::Device& device) {
+  const c10::DeviceGuard guard(device);
+  return c10::GetAllocator(device.type())->allocate(nbytes);
+}
+
 FlatUnit::FlatUnit(UnitPlan plan, int shard_rank, int shard_size, const at::Device& device,
-                   at::ScalarType compute_dtype)
+                   at::ScalarType compute_dtype, FullBufferAllocator allocate)
     : name_(std::move(plan.name)),
       module_(plan.module),
       shard_rank_(shard_rank),
       shard_size_(shard_size),
       device_(device),
-      compute_dtype_(compute_dtype) {
+      compute_dtype_(compute_dtype),
+      allocate_(std::move(allocate)) {
   for (auto& p : plan.params) {
     Slot s;
     s.name = p.name;
@@ -76,7 +84,13 @@ void FlatUnit::AllocateFull() {
   c10::StorageImpl* storage = full_.storage().unsafeGetStorageImpl();
   const size_t nbytes = static_cast<size_t>(padded_numel()) * c10::elementSize(compute_dtype_);
   if (storage->nbytes() == nbytes) return;
-  storage->set_data_ptr_noswap(storage->allocator()->allocate(nbytes));
+  at::DataPtr data = allocate_(nbytes, device_);
+  // A device without an index (cpu) matches any index the allocator reports for it.
+  TORCH_INTERNAL_ASSERT(data.device().type() == device_.type() &&
+                            (!device_.has_index() || data.device().index() == device_.index()),
+                        name_, ": the full buffer was allocated on ", data.device(),
+                        " but the unit lives on ", device_);
+  storage->set_data_ptr_noswap(std::move(data));
   storage->set_nbytes(nbytes);
 }
 

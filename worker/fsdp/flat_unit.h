@@ -19,6 +19,14 @@
 
 namespace bagel::fsdp {
 
+// Allocates `nbytes` for a unit's gathered full buffer on `device`. A storage's own allocator
+// allocates on the thread's *current* device, which is not this rank's GPU unless someone set
+// it; this is the one place that decides, and every unit checks what it returns.
+using FullBufferAllocator = std::function<at::DataPtr(size_t nbytes, const at::Device& device)>;
+
+// The default: the device's allocator under a device guard for `device`.
+at::DataPtr AllocateOnDevice(size_t nbytes, const at::Device& device);
+
 struct Slot {
   std::string name;  // checkpoint key
   at::Tensor param;  // the module's parameter
@@ -30,8 +38,10 @@ struct Slot {
 
 class FlatUnit {
  public:
+  // Every tensor of the unit lives on `device`; the gathered full buffer comes from `allocate`
+  // (AllocateOnDevice unless a test injects another) and must be on `device`.
   FlatUnit(UnitPlan plan, int shard_rank, int shard_size, const at::Device& device,
-           at::ScalarType compute_dtype);
+           at::ScalarType compute_dtype, FullBufferAllocator allocate = AllocateOnDevice);
 
   const std::string& name() const { return name_; }
   const torch::nn::Module* module() const { return module_; }
@@ -80,6 +90,7 @@ class FlatUnit {
   int64_t numel_ = 0, shard_numel_ = 0;
   at::Device device_;
   at::ScalarType compute_dtype_;
+  FullBufferAllocator allocate_;
   at::Tensor full_;          // [padded] in the compute dtype; storage only while unsharded
   at::Tensor gather_input_;  // kept alive while an all-gather reads it
   bool unsharded_ = false;

@@ -49,9 +49,10 @@ FsdpEngine::FsdpEngine(BagelForUnifiedMultimodal& model, std::shared_ptr<dist::C
   }
   for (UnitPlan& plan : PlanBagelUnits(model_)) {
     const torch::nn::Module* module = plan.module;
-    units_.push_back(std::make_unique<FlatUnit>(std::move(plan), shard_group_->rank(),
-                                                shard_group_->size(), options_.device,
-                                                options_.compute_dtype));
+    units_.push_back(std::make_unique<FlatUnit>(
+        std::move(plan), shard_group_->rank(), shard_group_->size(), options_.device,
+        options_.compute_dtype,
+        options_.full_buffer_allocator ? options_.full_buffer_allocator : AllocateOnDevice));
     if (module != nullptr) unit_of_[module] = units_.size() - 1;
   }
   root_ = units_.size() - 1;

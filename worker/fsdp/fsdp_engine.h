@@ -41,6 +41,9 @@ struct FsdpOptions {
   // Gather the next layer while the current one computes (off: every gather waits; used to
   // measure how much gather time the overlap hides).
   bool prefetch = true;
+  // Where the units' gathered buffers come from (empty: AllocateOnDevice on `device`; tests
+  // inject a recording allocator).
+  FullBufferAllocator full_buffer_allocator;
 };
 
 struct AdamWHyper {

@@ -19,6 +19,7 @@
 #include "model/config/presets.h"
 #include "model/inference/prompt_codec.h"
 #include "model/io/safetensors.h"
+#include "model/runtime/matmul_precision.h"
 #include "model/vae/flux_vae.h"
 #include "worker/checkpoint/checkpoint_store.h"
 #include "worker/checkpoint/sha256.h"
@@ -30,6 +31,7 @@
 #include "worker/trainer/checkpoint_values.h"
 #include "worker/trainer/eval_samples.h"
 #include "worker/trainer/progress_reporter.h"
+#include "worker/trainer/rank_device.h"
 #include "worker/trainer/sharded_export.h"
 #include "worker/trainer/sharded_step.h"
 #include "worker/trainer/stop_signal.h"
@@ -40,19 +42,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr double kGpuBf16PeakFlops = 989e12;  // H100 / H200 dense bf16, as BAGEL's logs use
-
-at::Device ChooseDevice(const config::JobSpec& spec, const dist::DistEnv& env) {
-  const char* forced = std::getenv("BAGEL_DEVICE");
-  const int gpus = at::detail::getCUDAHooks().deviceCount();
-  const std::string want =
-      forced && *forced ? forced : (spec.parallel.gpus_per_worker > 0 && gpus > 0 ? "cuda" : "cpu");
-  if (want == "cuda") {
-    TORCH_CHECK(gpus > 0, "BAGEL_DEVICE=cuda but no GPU is visible");
-    return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(env.local_rank % gpus));
-  }
-  TORCH_CHECK(want == "cpu", "BAGEL_DEVICE must be cpu or cuda, got '", want, "'");
-  return at::kCPU;
-}
 
 at::Generator MakeGenerator(const at::Device& device, uint64_t seed) {
   at::Generator gen = device.is_cuda() ? at::detail::getCUDAHooks().getNewGenerator(device.index())
@@ -141,7 +130,14 @@ nlohmann::json SkippedRecordsOfAllRanks(const data::DataStats& stats, dist::Comm
 
 int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
   const dist::DistEnv env = dist::DistEnv::FromEnvironment();
-  const at::Device device = ChooseDevice(spec, env);
+  const char* forced = std::getenv("BAGEL_DEVICE");
+  const at::Device device =
+      SelectRankDevice({forced ? forced : "", spec.parallel.gpus_per_worker,
+                        static_cast<int>(at::detail::getCUDAHooks().deviceCount()), env.local_rank,
+                        env.local_world_size});
+  // Before anything is created: NCCL, the caching allocator and cuBLAS use the current device.
+  MakeCurrentDevice(device);
+  if (device.is_cuda()) UseFloat32Accumulation();
   if (device.is_cpu()) {
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     at::set_num_threads(std::max(1, cores / env.local_world_size));
@@ -177,7 +173,9 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
   fsdp::FsdpOptions fo;
   fo.device = device;
   fo.compute_dtype = spec.train.precision == "bf16" ? at::kBFloat16 : at::kFloat;
-  fo.activation_checkpointing = spec.train.activation_checkpointing;
+  // Unset in the spec: on for a GPU rank (a 7B layer stack at 32k tokens cannot keep its
+  // activations), off on a CPU.
+  fo.activation_checkpointing = spec.train.activation_checkpointing.value_or(device.is_cuda());
   fo.shard_group_size =
       spec.parallel.sharding == "hybrid" ? static_cast<int>(spec.parallel.shard_group_size) : 0;
   fsdp::FsdpEngine engine(*model, world, fo);
@@ -200,8 +198,11 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
     engine.InitFromValues(values.value);
   }
   std::shared_ptr<vae::FluxVae> vae;
-  if (stage == 2)
+  if (stage == 2) {
     vae = vae::FluxVae::Load(spec.model.vae, at::TensorOptions().dtype(at::kFloat).device(device));
+    // The official trainer encodes under bf16 autocast: bf16 convolutions, float32 norms.
+    if (spec.train.precision == "bf16") vae->UseComputeDtype(at::kBFloat16);
+  }
 
   // --- data --------------------------------------------------------------------------------
   // The tokenizer (data.tokenizer, else the init checkpoint's files): read by the data stream
@@ -390,7 +391,8 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
       at::NoGradGuard no_grad;
       vae::VaeEncodeOptions eo;
       eo.generator = vae_gen;
-      b.padded_latent = vae->Encode(packed.padded_images.to(device), eo).to(dtype);
+      // Float32, as the official bf16 step's posterior sample (docs/TRAINER_CONTRACT.md).
+      b.padded_latent = vae->Encode(packed.padded_images.to(device), eo).to(at::kFloat);
     } else {
       b.patchified_vae_latent_shapes.clear();
     }
@@ -453,7 +455,7 @@ int RunTrainJob(const config::JobSpec& spec, const TrainJobOptions& o) {
         PackedBatch vb = packed.batch.To(device, dtype);
         if (vae && packed.padded_images.defined()) {
           at::NoGradGuard no_grad;
-          vb.padded_latent = vae->EncodeMean(packed.padded_images.to(device)).to(dtype);
+          vb.padded_latent = vae->EncodeMean(packed.padded_images.to(device)).to(at::kFloat);
         } else {
           vb.patchified_vae_latent_shapes.clear();
         }

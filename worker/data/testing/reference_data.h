@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "testing/golden_dir.h"
+
 namespace bagel::data::testing {
 
 inline std::string ReferenceDir() {
@@ -35,8 +37,7 @@ namespace bagel::data::testing {
 
 // The real Qwen2 vocabulary of the reference cases (tests/golden/tokenizer).
 inline std::string GoldenTokenizerDir() {
-  const char* env = std::getenv("BAGEL_GOLDEN_DIR");
-  return std::string(env != nullptr ? env : "tests/golden") + "/tokenizer";
+  return (bagel::testing::GoldenDir() / "tokenizer").string();
 }
 
 }  // namespace bagel::data::testing

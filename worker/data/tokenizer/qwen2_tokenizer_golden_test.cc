@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "testing/golden_dir.h"
 #include "worker/data/tokenizer/byte_level_alphabet.h"
 #include "worker/data/tokenizer/qwen2_tokenizer.h"
 #include "worker/data/tokenizer/toy_tokenizer_for_test.h"
@@ -22,10 +23,7 @@ struct GoldenCase {
   std::vector<TokenId> ids;
 };
 
-fs::path GoldenTokenizerDir() {
-  const char* dir = std::getenv("BAGEL_GOLDEN_DIR");
-  return fs::path(dir != nullptr ? dir : BAGEL_DEFAULT_GOLDEN_DIR) / "tokenizer";
-}
+fs::path GoldenTokenizerDir() { return bagel::testing::GoldenDir() / "tokenizer"; }
 
 std::string Nfc(const std::string& text) {
   utf8proc_uint8_t* out = nullptr;
@@ -38,7 +36,7 @@ std::string Nfc(const std::string& text) {
   return result;
 }
 
-class GoldenTokenizerTest : public testing::Test {
+class GoldenTokenizerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     const fs::path dir = GoldenTokenizerDir();
@@ -73,14 +71,14 @@ Qwen2Tokenizer* GoldenTokenizerTest::tokenizer_ = nullptr;
 TEST_F(GoldenTokenizerTest, EveryCaseEncodesToItsIds) {
   ASSERT_GT(cases_->size(), 200u);
   for (const GoldenCase& golden : *cases_) {
-    EXPECT_EQ(tokenizer_->Encode(golden.text), golden.ids) << testing::PrintToString(golden.text);
+    EXPECT_EQ(tokenizer_->Encode(golden.text), golden.ids) << ::testing::PrintToString(golden.text);
   }
 }
 
 TEST_F(GoldenTokenizerTest, EveryCaseDecodesToItsNfcText) {
   for (const GoldenCase& golden : *cases_) {
     EXPECT_EQ(tokenizer_->Decode(golden.ids), Nfc(golden.text))
-        << testing::PrintToString(golden.text);
+        << ::testing::PrintToString(golden.text);
   }
 }
 
@@ -160,7 +158,7 @@ TEST_F(GoldenTokenizerTest, TokenizerJsonGivesIdenticalResults) {
     const Qwen2Tokenizer from_json = Qwen2Tokenizer::FromDirectory(dir.path());
     for (const GoldenCase& golden_case : *cases_) {
       EXPECT_EQ(from_json.Encode(golden_case.text), golden_case.ids)
-          << testing::PrintToString(golden_case.text);
+          << ::testing::PrintToString(golden_case.text);
       EXPECT_EQ(from_json.Decode(golden_case.ids), tokenizer_->Decode(golden_case.ids));
     }
     EXPECT_EQ(from_json.BagelSpecialTokens().vision_end, 151653);

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "testing/golden_dir.h"
 #include "worker/data/tokenizer/qwen2_tokenizer.h"
 #include "worker/data/tokenizer/tokenizer_error.h"
 #include "worker/data/tokenizer/tokenizer_files.h"
@@ -107,13 +108,13 @@ TEST(TiktokenRanksTest, BadFilesNameTheLine) {
 // convert to exactly the reference cases' vocab.json, merges.txt and added_tokens.json.
 TEST(TiktokenRanksTest, QwenRanksConvertToTheReferenceTokenizer) {
   const char* ranks = std::getenv("BAGEL_QWEN_TIKTOKEN");
-  const char* golden = std::getenv("BAGEL_GOLDEN_DIR");
-  if (ranks == nullptr || !fs::exists(ranks) || golden == nullptr) {
+  const fs::path golden = bagel::testing::GoldenDir();
+  if (ranks == nullptr || !fs::exists(ranks) || !fs::exists(golden / "tokenizer")) {
     GTEST_SKIP() << "no qwen.tiktoken (BAGEL_QWEN_TIKTOKEN) or reference tokenizer";
   }
   TokenizerDefinition converted = ReadTiktokenRanks(ranks);
   converted.added_tokens = Qwen2SpecialTokens(151643);
-  const TokenizerDefinition want = ReadTokenizerDirectory(fs::path(golden) / "tokenizer");
+  const TokenizerDefinition want = ReadTokenizerDirectory(golden / "tokenizer");
   auto by_id = [](auto v) {
     std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
     return v;

@@ -1,0 +1,84 @@
+#include "worker/fsdp/flat_unit.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+namespace bagel::fsdp {
+namespace {
+
+struct Recorded {
+  size_t nbytes;
+  at::Device device;
+};
+
+UnitPlan TwoParameterPlan() {
+  UnitPlan plan;
+  plan.name = "unit";
+  plan.params.push_back({"a.weight", at::empty({3, 4}).set_requires_grad(true)});
+  plan.params.push_back({"b.bias", at::empty({5}).set_requires_grad(true)});
+  return plan;
+}
+
+std::shared_ptr<dist::Communicator> OneRank() {
+  return dist::Communicator::Create(dist::DistEnv{}, at::kCPU, std::chrono::seconds(10));
+}
+
+// Every gather of the full buffer asks the allocator for the unit's device, and the gathered
+// parameters are the master values.
+TEST(FlatUnitTest, EveryGatherAllocatesOnTheUnitsDevice) {
+  std::vector<Recorded> calls;
+  FlatUnit unit(TwoParameterPlan(), 0, 1, at::kCPU, at::kFloat,
+                [&](size_t nbytes, const at::Device& device) {
+                  calls.push_back({nbytes, device});
+                  return AllocateOnDevice(nbytes, device);
+                });
+  unit.SetMaster([](const Slot& s) { return at::arange(s.numel, at::kFloat).view(s.shape); });
+  unit.Attach();
+  auto world = OneRank();
+  for (int round = 0; round < 3; ++round) {
+    unit.StartGather(*world).Wait();
+    unit.MarkUnsharded();
+    EXPECT_TRUE(unit.slots()[0].param.equal(at::arange(12, at::kFloat).view({3, 4})));
+    EXPECT_TRUE(unit.slots()[1].param.equal(at::arange(5, at::kFloat)));
+    EXPECT_EQ(unit.slots()[0].param.device(), at::Device(at::kCPU));
+    unit.FreeFull();
+  }
+  ASSERT_EQ(calls.size(), 3u);
+  for (const Recorded& c : calls) {
+    EXPECT_EQ(c.device, at::Device(at::kCPU));
+    EXPECT_EQ(c.nbytes, 17 * sizeof(float));
+  }
+  for (const at::Tensor* t :
+       {&unit.master, &unit.grad, &unit.exp_avg, &unit.exp_avg_sq, &unit.ema}) {
+    EXPECT_EQ(t->device(), at::Device(at::kCPU));
+  }
+}
+
+// An allocator that hands back memory of another device (what the storage's own allocator does
+// on a GPU rank whose current device was never set) is caught before any view uses it.
+TEST(FlatUnitTest, AFullBufferOnAnotherDeviceIsRefused) {
+  FlatUnit unit(TwoParameterPlan(), 0, 1, at::kCPU, at::kFloat, [](size_t, const at::Device&) {
+    return at::DataPtr(nullptr, at::Device(at::kMeta));
+  });
+  unit.SetMaster([](const Slot& s) { return at::zeros(s.shape); });
+  unit.Attach();
+  auto world = OneRank();
+  try {
+    unit.StartGather(*world).Wait();
+    ADD_FAILURE() << "a buffer on the wrong device was accepted";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("allocated on meta but the unit lives on cpu"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(FlatUnitTest, TheDefaultAllocatorUsesTheDevicesAllocator) {
+  const at::DataPtr p = AllocateOnDevice(64, at::kCPU);
+  EXPECT_EQ(p.device(), at::Device(at::kCPU));
+  EXPECT_NE(p.get(), nullptr);
+}
+
+}  // namespace
+}  // namespace bagel::fsdp
