@@ -46,7 +46,8 @@ function(bagel_torch_test name)
   target_compile_options(${name} PRIVATE ${BAGEL_WARNINGS})
   bagel_use_torch_pch(${name})
   include(GoogleTest)
-  target_compile_definitions(${name} PRIVATE BAGEL_DEFAULT_GOLDEN_DIR="${BAGEL_GOLDEN_DIR}")
+  target_compile_definitions(${name} PRIVATE BAGEL_DEFAULT_GOLDEN_DIR="${BAGEL_GOLDEN_DIR}"
+    BAGEL_DATA_REFERENCE_DIR="${CMAKE_SOURCE_DIR}/tests/data/reference")
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 120 PROPERTIES TIMEOUT 900)
   bagel_gtest_environment(${name} "BAGEL_GOLDEN_DIR=${BAGEL_GOLDEN_DIR}"
                           "BAGEL_BIN_DIR=${CMAKE_BINARY_DIR}/bin" "OMP_NUM_THREADS=1")

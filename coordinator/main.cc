@@ -14,8 +14,8 @@
 
 #include "config/service_config.h"
 #include "coordinator/metrics/coordinator_metrics.h"
-#include "coordinator/metrics/metrics_endpoint.h"
 #include "coordinator/rpc/coordinator_server.h"
+#include "service/metrics/metrics_endpoint.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"bagel-coordinator: the BAGEL training service's coordinator"};

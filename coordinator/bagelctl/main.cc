@@ -23,7 +23,7 @@
 #include "bagel/v1/cluster_service.grpc.pb.h"
 #include "bagel/v1/job_service.grpc.pb.h"
 #include "coordinator/bagelctl/format.h"
-#include "coordinator/client/channel.h"
+#include "service/client/channel.h"
 
 namespace {
 
@@ -40,7 +40,7 @@ int64_t NowMs() {
 }
 
 struct Globals {
-  bagel::coord::ClientOptions client;
+  bagel::service::ClientOptions client;
   std::string token_file;
   bool json = false;
   double timeout_s = 30;
@@ -49,7 +49,7 @@ struct Globals {
 class Ctl {
  public:
   explicit Ctl(const Globals& g) : g_(g) {
-    auto ch = bagel::coord::MakeChannel(g.client);
+    auto ch = bagel::service::MakeChannel(g.client);
     if (!ch.ok()) Die(2, std::string(ch.status().message()));
     jobs_ = bagel::v1::JobService::NewStub(*ch);
     cluster_ = bagel::v1::ClusterService::NewStub(*ch);
@@ -57,8 +57,8 @@ class Ctl {
 
   std::unique_ptr<grpc::ClientContext> Ctx(double seconds = -1) {
     const double s = seconds > 0 ? seconds : g_.timeout_s;
-    return bagel::coord::MakeContext(g_.client.token,
-                                     std::chrono::milliseconds(static_cast<int64_t>(s * 1000)));
+    return bagel::service::MakeContext(g_.client.token,
+                                       std::chrono::milliseconds(static_cast<int64_t>(s * 1000)));
   }
 
   [[noreturn]] static void Die(int code, const std::string& msg) {
@@ -493,7 +493,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (!g.token_file.empty()) {
-    auto t = bagel::coord::ReadTokenFile(g.token_file);
+    auto t = bagel::service::ReadTokenFile(g.token_file);
     if (!t.ok()) Ctl::Die(2, std::string(t.status().message()));
     g.client.token = *t;
   }

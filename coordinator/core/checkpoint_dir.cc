@@ -4,10 +4,12 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "contract/checkpoint_layout.h"
 
 namespace bagel::coord {
 namespace {
@@ -53,19 +55,8 @@ bool ForEachManifestFile(const nlohmann::json& m, F&& f) {
 
 }  // namespace
 
-int64_t StepOfDirName(const std::string& name) {
-  constexpr std::string_view kPrefix = "step-";
-  if (name.size() <= kPrefix.size() || name.compare(0, kPrefix.size(), kPrefix) != 0) return -1;
-  int64_t v = 0;
-  for (size_t i = kPrefix.size(); i < name.size(); ++i) {
-    if (name[i] < '0' || name[i] > '9' || v > (int64_t{1} << 50)) return -1;
-    v = v * 10 + (name[i] - '0');
-  }
-  return v;
-}
-
 bool IsCompleteCheckpoint(const std::string& step_dir, int64_t* bytes) {
-  std::ifstream in(fs::path(step_dir) / "MANIFEST.json");
+  std::ifstream in(fs::path(step_dir) / contract::kManifestFile);
   if (!in) return false;
   std::stringstream ss;
   ss << in.rdbuf();
@@ -90,11 +81,11 @@ std::vector<CheckpointOnDisk> ScanCheckpoints(const std::string& job_dir) {
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(job_dir, ec)) {
     const std::string name = entry.path().filename().string();
-    const int64_t step = StepOfDirName(name);
-    if (step < 0 || !entry.is_directory(ec)) continue;
+    const std::optional<int64_t> step = contract::StepOfDirName(name);
+    if (!step || !entry.is_directory(ec)) continue;
     CheckpointOnDisk c;
     if (!IsCompleteCheckpoint(entry.path().string(), &c.bytes)) continue;
-    c.step = step;
+    c.step = *step;
     c.path = entry.path().string();
     out.push_back(std::move(c));
   }
@@ -103,7 +94,7 @@ std::vector<CheckpointOnDisk> ScanCheckpoints(const std::string& job_dir) {
 }
 
 std::string ReadLatest(const std::string& job_dir) {
-  std::ifstream in(fs::path(job_dir) / "LATEST");
+  std::ifstream in(fs::path(job_dir) / contract::kLatestFile);
   std::string s;
   std::getline(in, s);
   while (!s.empty() && (s.back() == '\r' || s.back() == ' ')) s.pop_back();
@@ -111,9 +102,10 @@ std::string ReadLatest(const std::string& job_dir) {
 }
 
 absl::Status WritePinned(const std::string& job_dir, const std::vector<std::string>& names) {
+  const std::string pinned(contract::kPinnedFile);
   std::error_code ec;
   fs::create_directories(job_dir, ec);
-  const fs::path tmp = fs::path(job_dir) / ".PINNED.tmp";
+  const fs::path tmp = fs::path(job_dir) / ("." + pinned + ".tmp");
   {
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
@@ -121,8 +113,8 @@ absl::Status WritePinned(const std::string& job_dir, const std::vector<std::stri
     out.flush();
     if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp.string()));
   }
-  fs::rename(tmp, fs::path(job_dir) / "PINNED", ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot rename PINNED in ", job_dir));
+  fs::rename(tmp, fs::path(job_dir) / pinned, ec);
+  if (ec) return absl::InternalError(absl::StrCat("cannot rename ", pinned, " in ", job_dir));
   return absl::OkStatus();
 }
 

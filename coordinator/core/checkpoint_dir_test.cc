@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "contract/checkpoint_layout.h"
+
 namespace bagel::coord {
 namespace {
 
@@ -26,7 +28,7 @@ class CheckpointDirTest : public ::testing::Test {
   void Step(const std::string& name, int listed, bool manifest = true) {
     Write(dir_ / name / "rank-0-of-1.safetensors", "12345");
     if (manifest) {
-      Write(dir_ / name / "MANIFEST.json",
+      Write(dir_ / name / contract::kManifestFile,
             R"({"files":[{"path":"rank-0-of-1.safetensors","size":)" + std::to_string(listed) +
                 R"(,"sha256":"x"}]})");
     }
@@ -37,10 +39,10 @@ class CheckpointDirTest : public ::testing::Test {
 TEST_F(CheckpointDirTest, ScansOnlyCompleteSteps) {
   Step("step-00000010", 5);
   Step("step-00000030", 5);
-  Step("step-00000020", 6);          // size mismatch
-  Step("step-00000040", 5, false);   // no manifest yet
-  Step("step-00000050.staging", 5);  // staging
-  Write(dir_ / "step-00000060" / "MANIFEST.json", "{not json");
+  Step("step-00000020", 6);                                          // size mismatch
+  Step("step-00000040", 5, false);                                   // no manifest yet
+  Step("step-00000050" + std::string(contract::kStagingSuffix), 5);  // being written
+  Write(dir_ / "step-00000060" / contract::kManifestFile, "{not json");
   auto found = ScanCheckpoints(dir_.string());
   ASSERT_EQ(found.size(), 2u);
   EXPECT_EQ(found[0].step, 10);
@@ -51,12 +53,12 @@ TEST_F(CheckpointDirTest, ScansOnlyCompleteSteps) {
 
 TEST_F(CheckpointDirTest, ManifestAsMapAndLatestAndPinned) {
   Write(dir_ / "step-00000005" / "a.bin", "abc");
-  Write(dir_ / "step-00000005" / "MANIFEST.json", R"({"files":{"a.bin":{"size":3}}})");
+  Write(dir_ / "step-00000005" / contract::kManifestFile, R"({"files":{"a.bin":{"size":3}}})");
   EXPECT_TRUE(IsCompleteCheckpoint((dir_ / "step-00000005").string()));
-  Write(dir_ / "LATEST", "step-00000005\n");
+  Write(dir_ / contract::kLatestFile, "step-00000005\n");
   EXPECT_EQ(ReadLatest(dir_.string()), "step-00000005");
   ASSERT_TRUE(WritePinned(dir_.string(), {"step-00000005", "step-00000001"}).ok());
-  std::ifstream in(dir_ / "PINNED");
+  std::ifstream in(dir_ / contract::kPinnedFile);
   std::string a, b;
   in >> a >> b;
   EXPECT_EQ(a, "step-00000005");
@@ -64,12 +66,20 @@ TEST_F(CheckpointDirTest, ManifestAsMapAndLatestAndPinned) {
   EXPECT_FALSE(fs::exists(dir_ / ".PINNED.tmp"));
 }
 
-TEST(StepOfDirNameTest, Parses) {
-  EXPECT_EQ(StepOfDirName("step-00000050"), 50);
-  EXPECT_EQ(StepOfDirName("step-7"), 7);
-  EXPECT_EQ(StepOfDirName("step-"), -1);
-  EXPECT_EQ(StepOfDirName("step-12.staging"), -1);
-  EXPECT_EQ(StepOfDirName("hf"), -1);
+// A step directory is named as contract::StepOfDirName says: "step-" and 8 to 18 digits.
+TEST_F(CheckpointDirTest, OnlyContractStepNamesAreSteps) {
+  Step("step-00000050", 5);
+  Step("step-123456789", 5);  // steps past 99,999,999 take more digits
+  Step("step-7", 5);
+  Step("step-12", 5);
+  Step("step-", 5);
+  Step(std::string("step-00000012") + std::string(contract::kStagingSuffix), 5);
+  Step("step-0000001x", 5);
+  Step("hf", 5);
+  auto found = ScanCheckpoints(dir_.string());
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].step, 50);
+  EXPECT_EQ(found[1].step, 123456789);
 }
 
 }  // namespace

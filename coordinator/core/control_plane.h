@@ -27,12 +27,12 @@
 #include "config/job_spec.h"
 #include "config/service_config.h"
 #include "coordinator/auth/principal.h"
-#include "coordinator/common/blocking_queue.h"
-#include "coordinator/common/clock.h"
 #include "coordinator/core/metrics.h"
 #include "coordinator/core/metrics_snapshot.h"
 #include "coordinator/policy/path_policy.h"
 #include "coordinator/store/store.h"
+#include "service/common/blocking_queue.h"
+#include "service/common/clock.h"
 
 namespace bagel::coord {
 
@@ -49,8 +49,8 @@ struct ControlPlaneOptions {
   static ControlPlaneOptions FromConfig(const config::ServiceConfig& c);
 };
 
-using EventQueue = BlockingQueue<bagel::v1::JobEvent>;
-using AssignmentQueue = BlockingQueue<bagel::v1::Assignment>;
+using EventQueue = service::BlockingQueue<bagel::v1::JobEvent>;
+using AssignmentQueue = service::BlockingQueue<bagel::v1::Assignment>;
 
 struct SubmitResult {
   bagel::v1::Job job;
@@ -71,7 +71,7 @@ struct LogLocation {
 
 class ControlPlane {
  public:
-  ControlPlane(ControlPlaneOptions options, Store* store, const Clock* clock,
+  ControlPlane(ControlPlaneOptions options, Store* store, const service::Clock* clock,
                ControlPlaneMetrics* metrics = nullptr);
 
   // Reloads the stored state. Running attempts stay running: every known worker gets a fresh
@@ -148,8 +148,9 @@ class ControlPlane {
     std::set<std::string> jobs;
   };
 
-  // Helpers; every one expects mu_ held.
-  absl::StatusOr<JobEntry*> VisibleJob(const Principal& who, const std::string& job_id);
+  // Helpers; every one expects mu_ held. Each group is defined in the file it names.
+
+  // control_plane.cc: persistence, events, job state.
   AttemptRecord* ActiveAttempt(JobEntry& e);
   std::string JobDir(const std::string& job_id) const;
   // Writes `batch` plus every job, attempt and worker marked dirty, in one transaction; crashes
@@ -159,15 +160,22 @@ class ControlPlane {
   void MarkAttempt(const AttemptRecord& a);
   void Event(const JobEntry& e, const std::string& kind, const std::string& message,
              WriteBatch& batch);
-  void ApplyExit(const std::string& worker, const bagel::v1::RankExit& exit, WriteBatch& batch);
-  std::map<std::string, Usage> ComputeUsage() const;
-  // job -> step directory name -> why it is pinned.
-  std::map<std::string, std::map<std::string, std::vector<std::string>>> ComputePins() const;
   void SetJobState(JobEntry& e, bagel::v1::JobState state, const std::string& message,
                    WriteBatch& batch);
   void Publish(JobEntry& e, bagel::v1::JobEvent event);
   bagel::v1::Job PublicJob(const JobEntry& e, bool with_attempts) const;
+
+  // job_api.cc
+  absl::StatusOr<JobEntry*> VisibleJob(const Principal& who, const std::string& job_id);
+  std::string NewJobId();
+
+  // worker_api.cc: workers, leases, assignment streams.
   void Send(const std::string& worker, bagel::v1::Assignment a);
+  void ExpireLeases(WriteBatch& batch);
+  void SetWorkerState(WorkerEntry& w, bagel::v1::WorkerState state, WriteBatch& batch);
+
+  // attempts.cc: the attempt state machine.
+  void ApplyExit(const std::string& worker, const bagel::v1::RankExit& exit, WriteBatch& batch);
   bagel::v1::Assignment StartFor(const JobEntry& e, const AttemptRecord& a,
                                  const bagel::v1::Placement& p) const;
   void StartAttempt(JobEntry& e, const std::vector<std::string>& workers, WriteBatch& batch);
@@ -176,21 +184,30 @@ class ControlPlane {
   void RankExited(JobEntry& e, AttemptRecord& a, int32_t rank, int32_t code,
                   const std::string& message, WriteBatch& batch);
   void MaybeFinishAttempt(JobEntry& e, AttemptRecord& a, WriteBatch& batch);
-  void SyncCheckpoints(JobEntry& e, WriteBatch& batch);
+  void EnforceStopDeadlines(WriteBatch& batch);
+
+  // progress.cc: the trainer's progress lines.
   void ApplyTrainerLine(JobEntry& e, const AttemptRecord& a, const std::string& json,
                         WriteBatch& batch);
-  void ExpireLeases(WriteBatch& batch);
-  void EnforceStopDeadlines(WriteBatch& batch);
-  void Schedule(WriteBatch& batch);
   void FlushProgress(WriteBatch& batch);
-  void SyncPins();
-  std::string NewJobId();
-  void SetWorkerState(WorkerEntry& w, bagel::v1::WorkerState state, WriteBatch& batch);
   void AppendMetricsLine(const std::string& job_id, int32_t attempt, const std::string& json);
+
+  // checkpoint_files.cc: the job directories on disk.
+  void SyncCheckpoints(JobEntry& e, WriteBatch& batch);
+  // After a successful attempt: the final checkpoint LATEST names and the HF export directory,
+  // where the trainer's "done" line did not give them.
+  void AdoptFinalOutputs(JobEntry& e);
+  // job -> step directory name -> why it is pinned.
+  std::map<std::string, std::map<std::string, std::vector<std::string>>> ComputePins() const;
+  void SyncPins();
+
+  // scheduling.cc
+  std::map<std::string, Usage> ComputeUsage() const;
+  void Schedule(WriteBatch& batch);
 
   ControlPlaneOptions options_;
   Store* store_;
-  const Clock* clock_;
+  const service::Clock* clock_;
   NoopMetrics noop_metrics_;
   ControlPlaneMetrics* metrics_;
   PathPolicy paths_;

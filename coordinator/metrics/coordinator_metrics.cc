@@ -1,11 +1,14 @@
 #include "coordinator/metrics/coordinator_metrics.h"
 
+#include "contract/exit_code.h"
+#include "service/metrics/training_series.h"
+
 #include <prometheus/gauge.h>
 
 #include <set>
 
-#include "coordinator/metrics/build_info.h"
-#include "coordinator/metrics/exit_reason.h"
+#include "contract/exit_code.h"
+#include "service/metrics/build_info.h"
 
 namespace bagel::metrics {
 namespace {
@@ -79,55 +82,6 @@ const MetricDef kJobRanks = {"bagel_job_ranks", MetricType::Gauge,
 const MetricDef kAttemptStart = {"bagel_job_attempt_start_timestamp_seconds", MetricType::Gauge,
                                  "Unix time the newest attempt of each unfinished job was placed.",
                                  "job_id"};
-const MetricDef kStep = {"bagel_train_step", MetricType::Gauge,
-                         "Newest optimizer step reported by rank 0 (goes back after a restart "
-                         "from an older checkpoint).",
-                         "job_id"};
-const MetricDef kTargetSteps = {"bagel_train_target_steps", MetricType::Gauge,
-                                "Steps the job trains for (train.steps).", "job_id"};
-const MetricDef kLoss = {
-    "bagel_train_loss", MetricType::Gauge,
-    "Training loss of the newest logged step, by head: ce (next-token cross-entropy, text "
-    "tokens) and mse (flow-matching MSE of the generation head, Stage 2 only); the mean over "
-    "micro-batches, token-weighted as the official trainer logs it.",
-    "job_id,head"};
-const MetricDef kValLoss = {"bagel_train_validation_loss", MetricType::Gauge,
-                            "Loss on the held-out eval set at the newest eval, by head (ce, mse).",
-                            "job_id,head"};
-const MetricDef kLr = {"bagel_train_learning_rate", MetricType::Gauge,
-                       "Learning rate of the newest logged step.", "job_id"};
-const MetricDef kGradNorm = {"bagel_train_grad_norm", MetricType::Gauge,
-                             "Global gradient L2 norm (before clipping) of the newest logged step.",
-                             "job_id"};
-const MetricDef kTokensPerS = {
-    "bagel_train_tokens_per_second", MetricType::Gauge,
-    "Throughput of the newest logged step: tokens of all ranks divided by its step time.",
-    "job_id"};
-const MetricDef kTokens = {
-    "bagel_train_tokens_total", MetricType::Counter,
-    "Tokens trained (all ranks) in the logged steps this coordinator saw; use rate() for a "
-    "smoothed throughput (with train.log_every > 1 only the logged steps count).",
-    "job_id"};
-const MetricDef kStepTime = {"bagel_train_step_duration_seconds", MetricType::Gauge,
-                             "Wall time of the newest logged optimizer step (data, forward, "
-                             "backward, collectives, optimizer).",
-                             "job_id"};
-const MetricDef kMfu = {
-    "bagel_train_mfu_ratio", MetricType::Gauge,
-    "Model FLOPs utilisation of the newest logged step, BAGEL's convention: (6 x N_dense x tokens "
-    "+ 12 x head_dim x heads x layers x sum of squared sample lengths) / step time / (989e12 bf16 "
-    "dense peak FLOP/s per GPU x world size); N_dense = LLM layers x (3 x hidden x intermediate + "
-    "hidden x qkvo width) + 2 x vocab x hidden. 0 on CPU.",
-    "job_id"};
-const MetricDef kMemory = {"bagel_train_peak_memory_bytes", MetricType::Gauge,
-                           "Peak memory of rank 0 as the trainer reports it (mem_bytes of its "
-                           "step line: the rank process's peak resident memory; on GPUs the "
-                           "trainer's measure of device memory).",
-                           "job_id"};
-const MetricDef kLastProgress = {
-    "bagel_train_last_progress_timestamp_seconds", MetricType::Gauge,
-    "Unix time of rank 0's newest progress line (started or step): a stalled job stops moving it.",
-    "job_id"};
 const MetricDef kCkptTime = {"bagel_checkpoint_last_timestamp_seconds", MetricType::Gauge,
                              "Unix time the newest complete checkpoint of each unfinished job was "
                              "published (absent until the first).",
@@ -181,46 +135,48 @@ bool Terminal(JobState s) {
 
 prometheus::Histogram::BucketBoundaries Buckets(std::initializer_list<double> b) { return b; }
 
+// A job's training series from the control plane's view of it (rank 0's newest lines, kept in
+// the job record) and the tokens this exporter counted.
+TrainingValues TrainingValuesOf(const coord::JobMetricsView& j,
+                                const std::map<std::string, double>& tokens_total) {
+  const auto& p = j.progress;
+  TrainingValues v;
+  v.step = p.step();
+  v.total_steps = p.total_steps();
+  v.last_line_unix_ms = p.updated_unix_ms();
+  v.has_step = j.has_step;
+  v.has_mse = j.stage == 2;
+  v.ce = p.ce();
+  v.mse = p.mse();
+  v.lr = p.lr();
+  v.grad_norm = p.grad_norm();
+  v.tokens_per_s = p.tokens_per_s();
+  v.step_time_s = p.step_time_s();
+  v.mfu = p.mfu();
+  v.mem_bytes = static_cast<double>(p.mem_bytes());
+  v.has_eval = p.val_ce() != 0 || p.val_mse() != 0;
+  v.val_ce = p.val_ce();
+  v.val_mse = p.val_mse();
+  if (auto t = tokens_total.find(j.id); t != tokens_total.end()) v.tokens_total = t->second;
+  return v;
+}
+
 }  // namespace
 
 const std::vector<MetricDef>& CoordinatorMetrics::Catalogue() {
-  static const std::vector<MetricDef> kAll = {kBuildInfo,
-                                              kSubmitted,
-                                              kFinished,
-                                              kQueueWait,
-                                              kStartLatency,
-                                              kTick,
-                                              kRestarts,
-                                              kRankExits,
-                                              kLeasesExpired,
-                                              kCheckpointSeconds,
-                                              kCheckpointBytes,
-                                              kJobs,
-                                              kJobInfo,
-                                              kJobState,
-                                              kJobRestarts,
-                                              kJobRanks,
-                                              kAttemptStart,
-                                              kStep,
-                                              kTargetSteps,
-                                              kLoss,
-                                              kValLoss,
-                                              kLr,
-                                              kGradNorm,
-                                              kTokensPerS,
-                                              kTokens,
-                                              kStepTime,
-                                              kMfu,
-                                              kMemory,
-                                              kLastProgress,
-                                              kCkptTime,
-                                              kCkptStep,
-                                              kCkptSize,
-                                              kCkptLastSeconds,
-                                              kWorkers,
-                                              kHeartbeat,
-                                              kGpus,
-                                              kCpuSlots};
+  static const std::vector<MetricDef> kAll = [] {
+    std::vector<MetricDef> all = {
+        kBuildInfo, kSubmitted, kFinished,      kQueueWait,         kStartLatency,    kTick,
+        kRestarts,  kRankExits, kLeasesExpired, kCheckpointSeconds, kCheckpointBytes, kJobs,
+        kJobInfo,   kJobState,  kJobRestarts,   kJobRanks,          kAttemptStart};
+    const auto& training = TrainingSeriesDefs(TrainingScope::kJob);
+    all.insert(all.end(), training.begin(), training.end());
+    for (const MetricDef& d : {kCkptTime, kCkptStep, kCkptSize, kCkptLastSeconds, kWorkers,
+                               kHeartbeat, kGpus, kCpuSlots}) {
+      all.push_back(d);
+    }
+    return all;
+  }();
   return kAll;
 }
 
@@ -257,7 +213,8 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
   restarts_ =
       &prometheus::BuildCounter().Name(kRestarts.name).Help(kRestarts.help).Register(r).Add({});
   auto& exits = prometheus::BuildCounter().Name(kRankExits.name).Help(kRankExits.help).Register(r);
-  for (const char* reason : AllExitReasons()) exits_[reason] = &exits.Add({{"reason", reason}});
+  for (const char* reason : contract::AllExitReasons())
+    exits_[reason] = &exits.Add({{"reason", reason}});
   leases_expired_ = &prometheus::BuildCounter()
                          .Name(kLeasesExpired.name)
                          .Help(kLeasesExpired.help)
@@ -299,7 +256,7 @@ void CoordinatorMetrics::AttemptRunning(double start_seconds) {
 void CoordinatorMetrics::AttemptRestarted(const std::string& job_id) { restarts_->Increment(); }
 
 void CoordinatorMetrics::RankExited(int32_t exit_code) {
-  exits_.at(ExitReason(exit_code))->Increment();
+  exits_.at(contract::ExitReason(exit_code))->Increment();
 }
 
 void CoordinatorMetrics::WorkerStateChanged(WorkerState from, WorkerState to) {
@@ -341,14 +298,10 @@ std::vector<prometheus::MetricFamily> CoordinatorMetrics::Collect() const {
 
   auto info = EmptyFamily(kJobInfo), state = EmptyFamily(kJobState),
        restarts = EmptyFamily(kJobRestarts), ranks = EmptyFamily(kJobRanks),
-       attempt_start = EmptyFamily(kAttemptStart), step = EmptyFamily(kStep),
-       target = EmptyFamily(kTargetSteps), loss = EmptyFamily(kLoss),
-       val_loss = EmptyFamily(kValLoss), lr = EmptyFamily(kLr), grad = EmptyFamily(kGradNorm),
-       tps = EmptyFamily(kTokensPerS), tokens = EmptyFamily(kTokens),
-       step_time = EmptyFamily(kStepTime), mfu = EmptyFamily(kMfu), mem = EmptyFamily(kMemory),
-       last = EmptyFamily(kLastProgress), ckpt_time = EmptyFamily(kCkptTime),
+       attempt_start = EmptyFamily(kAttemptStart), ckpt_time = EmptyFamily(kCkptTime),
        ckpt_step = EmptyFamily(kCkptStep), ckpt_size = EmptyFamily(kCkptSize),
        ckpt_secs = EmptyFamily(kCkptLastSeconds);
+  TrainingSeriesBuilder training(TrainingScope::kJob);
   std::set<std::string> active;
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& j : snap.active_jobs) {
@@ -360,30 +313,7 @@ std::vector<prometheus::MetricFamily> CoordinatorMetrics::Collect() const {
     AddSample(ranks, id, j.world_size, kJobRanks);
     if (j.attempt >= 0)
       AddSample(attempt_start, id, j.attempt_started_unix_ms / 1000.0, kAttemptStart);
-    const auto& p = j.progress;
-    if (p.total_steps() > 0)
-      AddSample(target, id, static_cast<double>(p.total_steps()), kTargetSteps);
-    if (p.updated_unix_ms() > 0) {
-      AddSample(step, id, static_cast<double>(p.step()), kStep);
-      AddSample(last, id, p.updated_unix_ms() / 1000.0, kLastProgress);
-    }
-    if (j.has_step) {
-      AddSample(loss, {j.id, "ce"}, p.ce(), kLoss);
-      if (j.stage == 2) AddSample(loss, {j.id, "mse"}, p.mse(), kLoss);
-      AddSample(lr, id, p.lr(), kLr);
-      AddSample(grad, id, p.grad_norm(), kGradNorm);
-      AddSample(tps, id, p.tokens_per_s(), kTokensPerS);
-      AddSample(step_time, id, p.step_time_s(), kStepTime);
-      AddSample(mfu, id, p.mfu(), kMfu);
-      AddSample(mem, id, static_cast<double>(p.mem_bytes()), kMemory);
-    }
-    if (p.val_ce() != 0 || p.val_mse() != 0) {
-      AddSample(val_loss, {j.id, "ce"}, p.val_ce(), kValLoss);
-      if (j.stage == 2) AddSample(val_loss, {j.id, "mse"}, p.val_mse(), kValLoss);
-    }
-    if (auto t = tokens_total_.find(j.id); t != tokens_total_.end()) {
-      AddSample(tokens, id, t->second, kTokens);
-    }
+    training.Add(id, TrainingValuesOf(j, tokens_total_));
     if (j.checkpoint_step >= 0) {
       AddSample(ckpt_time, id, j.checkpoint_unix_ms / 1000.0, kCkptTime);
       AddSample(ckpt_step, id, static_cast<double>(j.checkpoint_step), kCkptStep);
@@ -396,12 +326,9 @@ std::vector<prometheus::MetricFamily> CoordinatorMetrics::Collect() const {
   // Finished jobs leave no series behind, here or in these maps.
   std::erase_if(tokens_total_, [&](const auto& kv) { return !active.count(kv.first); });
   std::erase_if(last_checkpoint_seconds_, [&](const auto& kv) { return !active.count(kv.first); });
-  for (auto* f :
-       {&info, &state,    &restarts, &ranks,     &attempt_start, &step,      &target,
-        &loss, &val_loss, &lr,       &grad,      &tps,           &tokens,    &step_time,
-        &mfu,  &mem,      &last,     &ckpt_time, &ckpt_step,     &ckpt_size, &ckpt_secs}) {
-    out.push_back(std::move(*f));
-  }
+  for (auto* f : {&info, &state, &restarts, &ranks, &attempt_start}) out.push_back(std::move(*f));
+  training.AppendTo(out, /*keep_empty=*/true);
+  for (auto* f : {&ckpt_time, &ckpt_step, &ckpt_size, &ckpt_secs}) out.push_back(std::move(*f));
 
   std::map<std::string, int64_t> workers = {{"READY", 0}, {"DRAINING", 0}, {"LOST", 0}};
   auto heartbeat = EmptyFamily(kHeartbeat);

@@ -27,7 +27,7 @@
 
 #include "coordinator/core/metrics.h"
 #include "coordinator/core/metrics_snapshot.h"
-#include "coordinator/metrics/metric_def.h"
+#include "service/metrics/metric_def.h"
 
 namespace bagel::metrics {
 

@@ -10,8 +10,8 @@
 #include <set>
 
 #include "coordinator/core/control_plane.h"
-#include "coordinator/metrics/build_info.h"
 #include "coordinator/store/sqlite_store.h"
+#include "service/metrics/build_info.h"
 
 namespace bagel::metrics {
 namespace {
@@ -124,7 +124,7 @@ class CoordinatorMetricsTest : public ::testing::Test {
   }
 
   fs::path root_;
-  coord::ManualClock clock_;
+  service::ManualClock clock_;
   std::unique_ptr<coord::SqliteStore> store_;
   std::shared_ptr<CoordinatorMetrics> metrics_;
   std::unique_ptr<coord::ControlPlane> cp_;

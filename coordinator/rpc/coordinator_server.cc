@@ -27,7 +27,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<CoordinatorServer>> CoordinatorServer::Start(
-    const config::ServiceConfig& config, const Clock* clock, ControlPlaneMetrics* metrics) {
+    const config::ServiceConfig& config, const service::Clock* clock,
+    ControlPlaneMetrics* metrics) {
   std::unique_ptr<CoordinatorServer> s(new CoordinatorServer());
   s->config_ = config;
   if (!clock) clock = &s->system_clock_;

@@ -12,10 +12,10 @@
 #include "absl/status/statusor.h"
 #include "config/service_config.h"
 #include "coordinator/auth/authenticator.h"
-#include "coordinator/common/clock.h"
 #include "coordinator/core/control_plane.h"
 #include "coordinator/rpc/services.h"
 #include "coordinator/store/sqlite_store.h"
+#include "service/common/clock.h"
 
 namespace bagel::coord {
 
@@ -26,7 +26,7 @@ class CoordinatorServer {
   // hooks (default: none). Errors: the store cannot be opened or migrated, the address cannot be
   // bound, TLS files cannot be read.
   static absl::StatusOr<std::unique_ptr<CoordinatorServer>> Start(
-      const config::ServiceConfig& config, const Clock* clock = nullptr,
+      const config::ServiceConfig& config, const service::Clock* clock = nullptr,
       ControlPlaneMetrics* metrics = nullptr);
   ~CoordinatorServer();
 
@@ -41,7 +41,7 @@ class CoordinatorServer {
   CoordinatorServer() = default;
 
   config::ServiceConfig config_;
-  SystemClock system_clock_;
+  service::SystemClock system_clock_;
   std::unique_ptr<SqliteStore> store_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<ControlPlane> control_plane_;

@@ -2,23 +2,14 @@
 
 #include <c10/util/Exception.h>
 
-#include <algorithm>
-#include <cmath>
+#include <array>
+#include <cstring>
+#include <stdexcept>
+
+#include "imaging/pil_bicubic_resize.h"
 
 namespace bagel {
 namespace {
-
-// _make_divisible: max(stride, round(value / stride) * stride).
-int64_t Divisible(int64_t value, int64_t stride) {
-  return std::max(stride, RoundHalfEven(static_cast<double>(value) / stride) * stride);
-}
-
-// _apply_scale on (width, height).
-std::pair<int64_t, int64_t> ApplyScale(int64_t width, int64_t height, double scale,
-                                       int64_t stride) {
-  return {Divisible(RoundHalfEven(width * scale), stride),
-          Divisible(RoundHalfEven(height * scale), stride)};
-}
 
 void CheckImage(const at::Tensor& image) {
   TORCH_CHECK(image.dim() == 3 && image.size(2) == 3 && image.scalar_type() == at::kByte,
@@ -29,45 +20,77 @@ void CheckImage(const at::Tensor& image) {
 
 }  // namespace
 
-int64_t RoundHalfEven(double value) {
-  // nearbyint rounds in the current mode, which is to-nearest-even unless changed.
-  return static_cast<int64_t>(std::nearbyint(value));
+std::pair<int64_t, int64_t> CheckedResizedSize(int64_t height, int64_t width,
+                                               const ResizeRule& rule, int img_num) {
+  try {
+    return imaging::ResizedSize(height, width, rule, img_num);
+  } catch (const std::invalid_argument& e) {
+    TORCH_CHECK(false, e.what());
+  }
 }
 
-std::pair<int64_t, int64_t> ResizedSize(int64_t height, int64_t width, const ResizeRule& r,
-                                        int img_num) {
-  TORCH_CHECK(height > 0 && width > 0, "image size ", height, "x", width, " is empty");
-  TORCH_CHECK(img_num >= 1, "img_num must be positive, got ", img_num);
-  double scale = std::min(static_cast<double>(r.max_size) / std::max(width, height), 1.0);
-  scale = std::max(scale, static_cast<double>(r.min_size) / std::min(width, height));
-  auto [w, h] = ApplyScale(width, height, scale, r.stride);
-  const double budget = static_cast<double>(r.max_pixels) / img_num;
-  if (static_cast<double>(w * h) > budget) {
-    std::tie(w, h) = ApplyScale(w, h, budget / static_cast<double>(w * h), r.stride);
+ImageTransform::ImageTransform(ResizeRule rule) : rule_(rule) {
+  try {
+    imaging::CheckResizeRule(rule);
+  } catch (const std::invalid_argument& e) {
+    TORCH_CHECK(false, e.what());
   }
-  if (std::max(w, h) > r.max_size) {
-    std::tie(w, h) = ApplyScale(w, h, static_cast<double>(r.max_size) / std::max(w, h), r.stride);
+}
+
+std::pair<int64_t, int64_t> ImageTransform::OutputSize(int64_t height, int64_t width,
+                                                       int img_num) const {
+  return CheckedResizedSize(height, width, rule_, img_num);
+}
+
+at::Tensor ImageTransform::operator()(const imaging::RgbImage& image, int img_num) const {
+  const auto [h, w] = OutputSize(image.height, image.width, img_num);
+  if (h == image.height && w == image.width) return NormalizedTensor(image);
+  return NormalizedTensor(imaging::ResizeBicubicLikePil(image, h, w));
+}
+
+at::Tensor NormalizedTensor(const imaging::RgbImage& image) {
+  // torchvision: ToTensor divides by 255 in float32, Normalize subtracts 0.5 and divides by 0.5.
+  std::array<float, 256> lut;
+  for (int v = 0; v < 256; ++v) lut[v] = (static_cast<float>(v) / 255.0f - 0.5f) / 0.5f;
+  at::Tensor out = at::empty({3, image.height, image.width}, at::kFloat);
+  float* o = out.data_ptr<float>();
+  const int64_t plane = image.height * image.width;
+  const uint8_t* p = image.pixels.data();
+  for (int64_t i = 0; i < plane; ++i) {
+    o[i] = lut[p[3 * i]];
+    o[plane + i] = lut[p[3 * i + 1]];
+    o[2 * plane + i] = lut[p[3 * i + 2]];
   }
-  return {h, w};
+  return out;
+}
+
+imaging::RgbImage RgbImageOf(const at::Tensor& image) {
+  CheckImage(image);
+  const at::Tensor c = image.to(at::kCPU).contiguous();
+  imaging::RgbImage out(c.size(0), c.size(1));
+  std::memcpy(out.pixels.data(), c.data_ptr<uint8_t>(), out.pixels.size());
+  return out;
+}
+
+at::Tensor TensorOf(const imaging::RgbImage& image) {
+  at::Tensor out = at::empty({image.height, image.width, 3}, at::kByte);
+  std::memcpy(out.data_ptr<uint8_t>(), image.pixels.data(), image.pixels.size());
+  return out;
 }
 
 at::Tensor ResizeBicubic(const at::Tensor& image, int64_t height, int64_t width) {
   CheckImage(image);
   if (image.size(0) == height && image.size(1) == width) return image;
-  at::Tensor x = image.permute({2, 0, 1}).unsqueeze(0).to(at::kFloat);  // [1, 3, H, W]
-  at::Tensor y = at::_upsample_bicubic2d_aa(x, {height, width}, /*align_corners=*/false);
-  return y.round().clamp(0, 255).to(at::kByte)[0].permute({1, 2, 0}).contiguous();
+  return TensorOf(imaging::ResizeBicubicLikePil(RgbImageOf(image), height, width));
 }
 
 at::Tensor ToNormalizedTensor(const at::Tensor& image) {
-  CheckImage(image);
-  at::Tensor x = image.permute({2, 0, 1}).to(at::kFloat) / 255.0;
-  return ((x - 0.5) / 0.5).contiguous();
+  return NormalizedTensor(RgbImageOf(image));
 }
 
 at::Tensor ResizeForRule(const at::Tensor& image, const ResizeRule& rule, int img_num) {
   CheckImage(image);
-  const auto [h, w] = ResizedSize(image.size(0), image.size(1), rule, img_num);
+  const auto [h, w] = CheckedResizedSize(image.size(0), image.size(1), rule, img_num);
   return ResizeBicubic(image, h, w);
 }
 

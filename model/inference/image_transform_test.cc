@@ -2,38 +2,16 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "imaging/pil_bicubic_resize.h"
+#include "testing/reference_data.h"
+
 namespace bagel {
 namespace {
 
-TEST(ImageTransformTest, RoundingIsPythonsHalfToEven) {
-  EXPECT_EQ(RoundHalfEven(0.5), 0);
-  EXPECT_EQ(RoundHalfEven(1.5), 2);
-  EXPECT_EQ(RoundHalfEven(2.5), 2);
-  EXPECT_EQ(RoundHalfEven(-0.5), 0);
-  EXPECT_EQ(RoundHalfEven(2.5000001), 3);
-  EXPECT_EQ(RoundHalfEven(7.0), 7);
-}
-
-TEST(ImageTransformTest, SizesFollowTheOfficialResizeRules) {
-  using HW = std::pair<int64_t, int64_t>;
-  // Already a valid VAE size: kept.
-  EXPECT_EQ(ResizedSize(768, 1024, kVaeImageResize), (HW{768, 1024}));
-  // Small images grow until the short side reaches min_size.
-  EXPECT_EQ(ResizedSize(50, 100, kVaeImageResize), (HW{512, 1024}));
-  // Large images shrink to max_size on the long side, then round to the stride.
-  EXPECT_EQ(ResizedSize(1000, 3000, kVaeImageResize), (HW{336, 1024}));
-  EXPECT_EQ(ResizedSize(600, 600, kVitImageResize), (HW{602, 602}));
-  // BAGEL.md §3.3's example: 1000 x 1000 with max_pixels 2,007,040 and 4 images gives 518 x 518
-  // (each side scaled by the area ratio, not its square root).
-  const ResizeRule vlm{980, 378, 14, 2007040};
-  EXPECT_EQ(ResizedSize(1000, 1000, vlm, 4), (HW{518, 518}));
-  // Ties round to even: 35 / 14 = 2.5 -> 2 patches, 21 / 14 = 1.5 -> 2 patches.
-  const ResizeRule loose{980, 10, 14, 14 * 14 * 9 * 1024};
-  EXPECT_EQ(ResizedSize(35, 21, loose), (HW{28, 28}));
-  // Never below one stride.
-  EXPECT_EQ(ResizedSize(3, 3, loose), (HW{14, 14}));
-  EXPECT_THROW(ResizedSize(0, 10, loose), c10::Error);
-}
+using bagel::testing::ReadFileBytes;
+using bagel::testing::ReferencePath;
 
 TEST(ImageTransformTest, ResizeKeepsFlatImagesFlatAndIsIdentityAtTheSameSize) {
   at::Tensor flat = at::full({40, 30, 3}, 77, at::kByte);
@@ -62,6 +40,56 @@ TEST(ImageTransformTest, TensorsAreChannelFirstInMinusOneToOne) {
   at::Tensor transformed = ApplyImageTransform(at::zeros({100, 50, 3}, at::kByte), kVaeImageResize);
   EXPECT_EQ(transformed.sizes(), (std::vector<int64_t>{3, 1024, 512}));
   EXPECT_THROW(ToNormalizedTensor(at::zeros({2, 2, 4}, at::kByte)), c10::Error);
+}
+
+// The §3.3 size rule over ~5,000 (rule, img_num, size) combinations computed by the official
+// MaxLongEdgeMinShortEdgeResize in Python (half-to-even rounding included).
+TEST(ImageTransformTest, SizesEqualTheOfficialRuleOverASweep) {
+  const auto sweep = nlohmann::json::parse(ReadFileBytes(ReferencePath("resize_sizes.json")));
+  ASSERT_GT(sweep.size(), 4000u);
+  int mismatches = 0;
+  for (const auto& c : sweep) {
+    const ResizeRule rule{c[0].get<int64_t>(), c[1].get<int64_t>(), c[2].get<int64_t>(),
+                          c[3].get<int64_t>()};
+    const ImageTransform t(rule);
+    const auto [h, w] = t.OutputSize(c[5].get<int64_t>(), c[6].get<int64_t>(), c[4].get<int>());
+    if (h != c[7].get<int64_t>() || w != c[8].get<int64_t>()) {
+      if (++mismatches < 10) ADD_FAILURE() << c.dump() << " gave " << h << "x" << w;
+    }
+  }
+  EXPECT_EQ(mismatches, 0);
+}
+
+TEST(ImageTransformTest, NormalisesToMinusOneOne) {
+  imaging::RgbImage img(2, 1);
+  img.pixels = {0, 255, 128, 255, 0, 51};
+  const at::Tensor t = NormalizedTensor(img);
+  ASSERT_EQ(t.sizes(), (at::IntArrayRef{3, 2, 1}));
+  EXPECT_FLOAT_EQ(t[0][0][0].item<float>(), -1.0f);
+  EXPECT_FLOAT_EQ(t[1][0][0].item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(t[2][0][0].item<float>(), (128.0f / 255.0f - 0.5f) / 0.5f);
+  EXPECT_FLOAT_EQ(t[0][1][0].item<float>(), 1.0f);
+}
+
+TEST(ImageTransformTest, OutputIsAMultipleOfTheStride) {
+  const ImageTransform vae(ResizeRule{64, 32, 16, 1 << 20});
+  imaging::RgbImage img(50, 77);
+  const at::Tensor t = vae(img);
+  EXPECT_EQ(t.size(1) % 16, 0);
+  EXPECT_EQ(t.size(2) % 16, 0);
+  EXPECT_LE(std::max(t.size(1), t.size(2)), 64);
+}
+
+TEST(ImageTransformTest, RejectsABadRule) {
+  EXPECT_THROW(ImageTransform(ResizeRule{10, 5, 14, 100}), c10::Error);
+}
+
+// The resize is Pillow's, exactly: the training and inference pipelines are one.
+TEST(ImageTransformTest, TensorResizeEqualsTheRgbImageResize) {
+  at::Tensor noise = at::randint(0, 256, {37, 53, 3}, at::kLong).to(at::kByte);
+  const at::Tensor via_tensor = ResizeBicubic(noise, 20, 30);
+  EXPECT_TRUE(
+      at::equal(via_tensor, TensorOf(imaging::ResizeBicubicLikePil(RgbImageOf(noise), 20, 30))));
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "worker/data/tokenizer/qwen2_tokenizer.h"
+#include "tokenizer/qwen2_tokenizer.h"
 
 namespace bagel {
 namespace {

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "bagel/v1/worker_service.grpc.pb.h"
-#include "coordinator/client/channel.h"
+#include "service/client/channel.h"
 #include "tests/service/in_process_coordinator.h"
 
 namespace bagel::testing {
@@ -28,7 +28,7 @@ class AuthTest : public ::testing::Test {
     workers_ = bagel::v1::WorkerService::NewStub(coord_.Channel());
   }
   std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token) {
-    return coord::MakeContext(token, std::chrono::seconds(10));
+    return service::MakeContext(token, std::chrono::seconds(10));
   }
   std::string SubmitAs(const std::string& token) {
     bagel::v1::SubmitJobRequest req;
@@ -188,16 +188,16 @@ TEST(TlsTest, ServesTlsAndRefusesPlaintext) {
     c.tls.cert_file = (dir / "cert.pem").string();
     c.tls.key_file = (dir / "key.pem").string();
   });
-  coord::ClientOptions o;
+  service::ClientOptions o;
   o.target = coord.target();
   o.ca_cert_file = (dir / "cert.pem").string();
   o.tls_server_name = "localhost";
-  auto jobs = bagel::v1::JobService::NewStub(*coord::MakeChannel(o));
+  auto jobs = bagel::v1::JobService::NewStub(*service::MakeChannel(o));
   bagel::v1::ListJobsResponse list;
-  auto ctx = coord::MakeContext(kAliceToken, std::chrono::seconds(10));
+  auto ctx = service::MakeContext(kAliceToken, std::chrono::seconds(10));
   EXPECT_TRUE(jobs->ListJobs(ctx.get(), {}, &list).ok());
   auto plain = bagel::v1::JobService::NewStub(coord.Channel());
-  ctx = coord::MakeContext(kAliceToken, std::chrono::seconds(3));
+  ctx = service::MakeContext(kAliceToken, std::chrono::seconds(3));
   EXPECT_EQ(plain->ListJobs(ctx.get(), {}, &list).error_code(), StatusCode::UNAVAILABLE);
   fs::remove_all(dir);
 }

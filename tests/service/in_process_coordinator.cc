@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "coordinator/client/channel.h"
+#include "service/client/channel.h"
 
 namespace bagel::testing {
 
@@ -51,9 +51,9 @@ void InProcessCoordinator::Restart() {
 }
 
 std::shared_ptr<grpc::Channel> InProcessCoordinator::Channel() {
-  coord::ClientOptions o;
+  service::ClientOptions o;
   o.target = target();
-  return *coord::MakeChannel(o);
+  return *service::MakeChannel(o);
 }
 
 }  // namespace bagel::testing

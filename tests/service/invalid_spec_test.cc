@@ -8,7 +8,7 @@
 #include <random>
 #include <sstream>
 
-#include "coordinator/client/channel.h"
+#include "service/client/channel.h"
 #include "tests/service/in_process_coordinator.h"
 
 namespace bagel::testing {
@@ -48,7 +48,7 @@ class InvalidSpecTest : public ::testing::Test {
     bagel::v1::SubmitJobRequest req;
     req.set_spec_yaml(spec);
     bagel::v1::SubmitJobResponse r;
-    auto ctx = coord::MakeContext(kAliceToken, std::chrono::seconds(10));
+    auto ctx = service::MakeContext(kAliceToken, std::chrono::seconds(10));
     return jobs_->SubmitJob(ctx.get(), req, resp ? resp : &r);
   }
 
@@ -58,7 +58,7 @@ class InvalidSpecTest : public ::testing::Test {
     int n = 0;
     while (true) {
       bagel::v1::ListJobsResponse resp;
-      auto ctx = coord::MakeContext(kAdminToken, std::chrono::seconds(10));
+      auto ctx = service::MakeContext(kAdminToken, std::chrono::seconds(10));
       EXPECT_TRUE(jobs_->ListJobs(ctx.get(), req, &resp).ok());
       n += resp.jobs_size();
       if (resp.next_page_token().empty()) return n;
@@ -194,7 +194,7 @@ TEST_F(InvalidSpecTest, OversizedInputIsRefused) {
   req.set_spec_yaml(Replace(kValid, "@DATA@", data_));
   req.set_request_id(std::string(200, 'r'));
   bagel::v1::SubmitJobResponse resp;
-  auto ctx = coord::MakeContext(kAliceToken, std::chrono::seconds(10));
+  auto ctx = service::MakeContext(kAliceToken, std::chrono::seconds(10));
   EXPECT_EQ(jobs_->SubmitJob(ctx.get(), req, &resp).error_code(), StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(StoredJobs(), 0);
 }
@@ -204,14 +204,14 @@ TEST_F(InvalidSpecTest, IdempotentSubmitWithARequestId) {
   req.set_spec_yaml(Replace(kValid, "@DATA@", data_));
   req.set_request_id("3f2c9a1e-retry");
   bagel::v1::SubmitJobResponse a, b;
-  auto ctx = coord::MakeContext(kAliceToken, std::chrono::seconds(10));
+  auto ctx = service::MakeContext(kAliceToken, std::chrono::seconds(10));
   ASSERT_TRUE(jobs_->SubmitJob(ctx.get(), req, &a).ok());
-  ctx = coord::MakeContext(kAliceToken, std::chrono::seconds(10));
+  ctx = service::MakeContext(kAliceToken, std::chrono::seconds(10));
   ASSERT_TRUE(jobs_->SubmitJob(ctx.get(), req, &b).ok());
   EXPECT_TRUE(b.existing());
   EXPECT_EQ(a.job().id(), b.job().id());
   req.set_spec_yaml(Replace(Replace(kValid, "@DATA@", data_), "steps: 10", "steps: 11"));
-  ctx = coord::MakeContext(kAliceToken, std::chrono::seconds(10));
+  ctx = service::MakeContext(kAliceToken, std::chrono::seconds(10));
   EXPECT_EQ(jobs_->SubmitJob(ctx.get(), req, &b).error_code(), StatusCode::ALREADY_EXISTS);
   EXPECT_EQ(StoredJobs(), 1);
 }

@@ -13,7 +13,7 @@
 #include "bagel/v1/job_service.grpc.pb.h"
 #include "bagel/v1/worker_service.grpc.pb.h"
 
-#include "coordinator/client/channel.h"
+#include "service/client/channel.h"
 
 namespace bagel::testing {
 namespace {
@@ -46,7 +46,7 @@ class SimulatedWorker {
     r.set_cpu_slots(1);
     r.set_incarnation("sim");
     bagel::v1::RegisterResponse resp;
-    auto ctx = coord::MakeContext(o_.join_token, std::chrono::seconds(10));
+    auto ctx = service::MakeContext(o_.join_token, std::chrono::seconds(10));
     return stub_->Register(ctx.get(), r, &resp).ok();
   }
 
@@ -71,7 +71,7 @@ class SimulatedWorker {
       r.set_name(name_);
       r.set_incarnation("sim");
       bagel::v1::HeartbeatResponse resp;
-      auto ctx = coord::MakeContext(o_.join_token, std::chrono::seconds(5));
+      auto ctx = service::MakeContext(o_.join_token, std::chrono::seconds(5));
       const bool ok = stub_->Heartbeat(ctx.get(), r, &resp).ok();
       {
         std::lock_guard<std::mutex> lock(*mu_);
@@ -116,7 +116,7 @@ class SimulatedWorker {
         s.set_master_port(29500);
       }
       bagel::v1::ReportAck ack;
-      auto c1 = coord::MakeContext(o_.join_token, std::chrono::seconds(10));
+      auto c1 = service::MakeContext(o_.join_token, std::chrono::seconds(10));
       Count(stub_->ReportStarted(c1.get(), s, &ack).ok());
       bagel::v1::ReportProgressRequest p;
       p.set_name(name_);
@@ -125,7 +125,7 @@ class SimulatedWorker {
       line->mutable_rank()->set_attempt(a.attempt());
       line->mutable_rank()->set_rank(0);
       line->set_json(R"({"event":"step","step":10,"total_steps":10,"ce":1.0,"tokens_per_s":1000})");
-      auto c2 = coord::MakeContext(o_.join_token, std::chrono::seconds(10));
+      auto c2 = service::MakeContext(o_.join_token, std::chrono::seconds(10));
       Count(stub_->ReportProgress(c2.get(), p, &ack).ok());
       bagel::v1::ReportExitRequest x;
       x.set_name(name_);
@@ -136,7 +136,7 @@ class SimulatedWorker {
         e->mutable_rank()->set_rank(a.first_rank() + r);
         e->set_exit_code(0);
       }
-      auto c3 = coord::MakeContext(o_.join_token, std::chrono::seconds(10));
+      auto c3 = service::MakeContext(o_.join_token, std::chrono::seconds(10));
       Count(stub_->ReportExit(c3.get(), x, &ack).ok());
     }
     const grpc::Status st = reader->Finish();
@@ -183,7 +183,7 @@ std::string LoadResult::Summary() const {
 LoadResult RunLoad(const LoadOptions& o) {
   LoadResult result;
   std::mutex mu;
-  coord::ClientOptions co;
+  service::ClientOptions co;
   co.target = o.target;
   // A few channels, as separate clients would have.
   std::vector<std::shared_ptr<grpc::Channel>> channels;
@@ -219,7 +219,7 @@ LoadResult RunLoad(const LoadOptions& o) {
         req.set_spec_yaml(kSpec);
         req.set_request_id(absl::StrCat("load-", i));
         bagel::v1::SubmitJobResponse resp;
-        auto ctx = coord::MakeContext(o.user_token, std::chrono::seconds(30));
+        auto ctx = service::MakeContext(o.user_token, std::chrono::seconds(30));
         const auto t0 = Clock::now();
         const grpc::Status s = stub->SubmitJob(ctx.get(), req, &resp);
         lat.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
@@ -250,7 +250,7 @@ LoadResult RunLoad(const LoadOptions& o) {
     int n = 0;
     while (true) {
       bagel::v1::ListJobsResponse resp;
-      auto ctx = coord::MakeContext(o.user_token, std::chrono::seconds(30));
+      auto ctx = service::MakeContext(o.user_token, std::chrono::seconds(30));
       if (!stub->ListJobs(ctx.get(), req, &resp).ok()) break;
       n += resp.jobs_size();
       if (resp.next_page_token().empty()) break;

@@ -10,7 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "coordinator/client/channel.h"
+#include "service/client/channel.h"
 
 extern char** environ;
 
@@ -118,9 +118,9 @@ void LocalCluster::StartCoordinator(int port) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   port_ = std::atoi(ReadAll(port_file).c_str());
-  coord::ClientOptions o;
+  service::ClientOptions o;
   o.target = absl::StrCat("127.0.0.1:", port_);
-  channel_ = *coord::MakeChannel(o);
+  channel_ = *service::MakeChannel(o);
 }
 
 void LocalCluster::StopCoordinator(int sig) {
@@ -161,7 +161,7 @@ std::unique_ptr<bagel::v1::ClusterService::Stub> LocalCluster::Cluster() {
 }
 std::unique_ptr<grpc::ClientContext> LocalCluster::Ctx(const std::string& token,
                                                        std::chrono::milliseconds deadline) {
-  return coord::MakeContext(token, deadline);
+  return service::MakeContext(token, deadline);
 }
 
 absl::StatusOr<bagel::v1::Job> LocalCluster::Submit(const std::string& spec_yaml) {

@@ -1,5 +1,8 @@
 #include "worker/agent/agent.h"
 
+#include "contract/exit_code.h"
+#include "contract/progress_line.h"
+
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "coordinator/common/utf8.h"
+#include "service/common/utf8.h"
 
 extern char** environ;
 
@@ -44,7 +47,7 @@ std::string RandomHex(int n) {
 
 Agent::Agent(AgentOptions options) : options_(std::move(options)), incarnation_(RandomHex(16)) {
   for (int g = 0; g < options_.gpus; ++g) free_gpus_.insert(g);
-  auto ch = coord::MakeChannel(options_.client);
+  auto ch = service::MakeChannel(options_.client);
   if (!ch.ok()) {
     Log(absl::StrCat("cannot create channel: ", ch.status().message()));
     std::exit(2);
@@ -118,7 +121,7 @@ bool Agent::RegisterOnce() {
     for (const auto& x : exits_) *req.add_exited() = x;
   }
   const size_t exits_sent = req.exited_size();
-  auto ctx = coord::MakeContext(options_.client.token, std::chrono::seconds(5));
+  auto ctx = service::MakeContext(options_.client.token, std::chrono::seconds(5));
   // Wait for the connection (a coordinator restarting) instead of failing fast on a channel in
   // TRANSIENT_FAILURE, whose next connection attempt could otherwise be far off.
   ctx->set_wait_for_ready(true);
@@ -247,7 +250,7 @@ void Agent::HandleStart(const bagel::v1::Assignment& a) {
           x.mutable_rank()->set_job_id(a.job_id());
           x.mutable_rank()->set_attempt(a.attempt());
           x.mutable_rank()->set_rank(a.first_rank() + i);
-          x.set_exit_code(1);
+          x.set_exit_code(contract::ExitStatus(contract::ExitCode::kFailed));
           x.set_message("bagel-worker: not enough free GPUs");
           x.set_unix_ms(NowMs());
           if (options_.metrics)
@@ -342,7 +345,7 @@ void Agent::HandleStart(const bagel::v1::Assignment& a) {
       x.mutable_rank()->set_job_id(a.job_id());
       x.mutable_rank()->set_attempt(a.attempt());
       x.mutable_rank()->set_rank(rank);
-      x.set_exit_code(127);
+      x.set_exit_code(contract::ExitStatus(contract::ExitCode::kLaunchFailed));
       x.set_message(std::string(proc.status().message()));
       x.set_unix_ms(NowMs());
       if (options_.metrics) options_.metrics->RankExited(a.job_id(), a.attempt(), rank, 127);
@@ -406,7 +409,8 @@ void Agent::OnLine(const Key& key, int32_t rank, const std::string& line) {
   if (progress_.size() >= kMaxProgressLines) {
     // A long disconnection: the oldest step lines go first, never checkpoints or the end.
     for (auto it = progress_.begin(); it != progress_.end(); ++it) {
-      if (it->json().find("\"event\":\"step\"") != std::string::npos) {
+      const auto queued = contract::ParseProgressLine(it->json());
+      if (queued && queued->kind == contract::ProgressLine::Kind::kStep) {
         progress_.erase(it);
         ++dropped_progress_;
         if (options_.metrics) options_.metrics->LineDropped();
@@ -418,7 +422,7 @@ void Agent::OnLine(const Key& key, int32_t rank, const std::string& line) {
   p.mutable_rank()->set_job_id(key.first);
   p.mutable_rank()->set_attempt(key.second);
   p.mutable_rank()->set_rank(rank);
-  p.set_json(coord::SanitizeUtf8(line.substr(0, 64 << 10)));
+  p.set_json(service::SanitizeUtf8(line.substr(0, 64 << 10)));
   p.set_unix_ms(NowMs());
   if (options_.metrics) {
     options_.metrics->Line(key.first, key.second, rank, p.json(), p.unix_ms());
@@ -446,7 +450,7 @@ void Agent::OnExit(const Key& key, int32_t rank, int code, const std::string& me
   x.mutable_rank()->set_attempt(key.second);
   x.mutable_rank()->set_rank(rank);
   x.set_exit_code(code);
-  x.set_message(coord::SanitizeUtf8(message));
+  x.set_message(service::SanitizeUtf8(message));
   x.set_unix_ms(NowMs());
   exits_.push_back(std::move(x));
   if (options_.metrics) options_.metrics->RankExited(key.first, key.second, rank, code);
@@ -464,7 +468,7 @@ bool Agent::FlushReports() {
       if (started_.empty()) break;
       started = started_.front();
     }
-    auto ctx = coord::MakeContext(options_.client.token, kCallDeadline);
+    auto ctx = service::MakeContext(options_.client.token, kCallDeadline);
     ctx->set_wait_for_ready(true);
     bagel::v1::ReportAck ack;
     const grpc::Status s = stub_->ReportStarted(ctx.get(), started, &ack);
@@ -480,7 +484,7 @@ bool Agent::FlushReports() {
       if (progress_.empty()) break;
       for (size_t i = 0; i < progress_.size() && i < 256; ++i) *req.add_lines() = progress_[i];
     }
-    auto ctx = coord::MakeContext(options_.client.token, kCallDeadline);
+    auto ctx = service::MakeContext(options_.client.token, kCallDeadline);
     ctx->set_wait_for_ready(true);
     bagel::v1::ReportAck ack;
     if (!stub_->ReportProgress(ctx.get(), req, &ack).ok()) return false;
@@ -494,7 +498,7 @@ bool Agent::FlushReports() {
     for (const auto& x : exits_) *req.add_exits() = x;
   }
   if (req.exits_size() == 0) return true;
-  auto ctx = coord::MakeContext(options_.client.token, kCallDeadline);
+  auto ctx = service::MakeContext(options_.client.token, kCallDeadline);
   ctx->set_wait_for_ready(true);
   bagel::v1::ReportAck ack;
   if (!stub_->ReportExit(ctx.get(), req, &ack).ok()) return false;
@@ -545,7 +549,7 @@ void Agent::HeartbeatLoop() {
         }
       }
     }
-    auto ctx = coord::MakeContext(
+    auto ctx = service::MakeContext(
         options_.client.token,
         std::chrono::milliseconds(std::max<int64_t>(1000, heartbeat_interval_ms_.load())));
     bagel::v1::HeartbeatResponse resp;

@@ -22,16 +22,16 @@
 #include <vector>
 
 #include "bagel/v1/worker_service.grpc.pb.h"
-#include "coordinator/client/channel.h"
+#include "service/client/channel.h"
 #include "worker/agent/agent_metrics.h"
 #include "worker/agent/rank_process.h"
 
 namespace bagel::agent {
 
 struct AgentOptions {
-  coord::ClientOptions client;  // coordinator address, join token, TLS
-  std::string name;             // unique and stable per machine
-  std::string address;          // how other workers reach this one (MASTER_ADDR of rank 0)
+  service::ClientOptions client;  // coordinator address, join token, TLS
+  std::string name;               // unique and stable per machine
+  std::string address;            // how other workers reach this one (MASTER_ADDR of rank 0)
   int gpus = 0;
   int cpu_slots = 1;
   int64_t memory_bytes = 0;

@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <map>
-#include <nlohmann/json.hpp>
 
-#include "coordinator/metrics/build_info.h"
-#include "coordinator/metrics/exit_reason.h"
-#include "worker/data/datasets/skip_reasons.h"
+#include "contract/exit_code.h"
+#include "contract/progress_line.h"
+#include "contract/skip_reasons.h"
+#include "service/metrics/build_info.h"
 
 namespace bagel::agent {
 namespace {
@@ -77,52 +77,11 @@ const MetricDef kRankRunning = {
     "1 while the rank's bagel-train process runs on this agent, 0 after it ended (kept for the "
     "newest finished ranks only).",
     "job_id,rank"};
-const MetricDef kRankStep = {"bagel_rank_step", MetricType::Gauge,
-                             "Newest step the rank reported (started or step line).",
-                             "job_id,rank"};
-const MetricDef kRankTarget = {"bagel_rank_target_steps", MetricType::Gauge,
-                               "Steps the job trains for, as the rank reported it.", "job_id,rank"};
-const MetricDef kRankLoss = {
-    "bagel_rank_loss", MetricType::Gauge,
-    "Training loss of the rank's newest step line by head: ce (next-token cross-entropy) and mse "
-    "(flow-matching MSE, Stage 2); the global mean over micro-batches as the trainer logs it.",
-    "job_id,rank,head"};
-const MetricDef kRankValLoss = {"bagel_rank_validation_loss", MetricType::Gauge,
-                                "Loss on the held-out eval set at the rank's newest eval line, by "
-                                "head (ce, mse).",
-                                "job_id,rank,head"};
-const MetricDef kRankLr = {"bagel_rank_learning_rate", MetricType::Gauge,
-                           "Learning rate of the rank's newest step line.", "job_id,rank"};
-const MetricDef kRankGradNorm = {"bagel_rank_grad_norm", MetricType::Gauge,
-                                 "Global gradient L2 norm (before clipping) of the newest step.",
-                                 "job_id,rank"};
-const MetricDef kRankTokens = {
-    "bagel_rank_tokens_total", MetricType::Counter,
-    "Tokens (all ranks of the job) of the logged steps this agent forwarded; rate() gives a "
-    "smoothed throughput.",
-    "job_id,rank"};
-const MetricDef kRankTokensPerS = {
-    "bagel_rank_tokens_per_second", MetricType::Gauge,
-    "Throughput of the newest step: tokens of all ranks divided by its step time.", "job_id,rank"};
-const MetricDef kRankStepTime = {"bagel_rank_step_duration_seconds", MetricType::Gauge,
-                                 "Wall time of the newest logged optimizer step.", "job_id,rank"};
-const MetricDef kRankMfu = {
-    "bagel_rank_mfu_ratio", MetricType::Gauge,
-    "Model FLOPs utilisation of the newest step (BAGEL's convention, docs/METRICS.md; 0 on CPU).",
-    "job_id,rank"};
-const MetricDef kRankMemory = {
-    "bagel_rank_peak_memory_bytes", MetricType::Gauge,
-    "Peak memory the rank reported in its newest step line (mem_bytes: the training device's "
-    "peak allocated bytes on a GPU, the process's peak resident memory on CPU).",
-    "job_id,rank"};
 const MetricDef kRankSkipped = {
     "bagel_rank_data_skipped_records_total", MetricType::Counter,
     "Dataset records the job's loaders skipped (all ranks), by reason: missing_image, bad_image, "
     "malformed, no_loss, unsupported, too_long, unreadable_file, dropped_at_yield, other.",
     "job_id,rank,reason"};
-const MetricDef kRankLastLine = {
-    "bagel_rank_last_progress_timestamp_seconds", MetricType::Gauge,
-    "Unix time of the rank's newest progress line: a stalled rank stops moving it.", "job_id,rank"};
 const MetricDef kRankCkptTime = {
     "bagel_rank_checkpoint_last_timestamp_seconds", MetricType::Gauge,
     "Unix time the rank's newest checkpoint was published (absent before the first).",
@@ -137,48 +96,35 @@ const MetricDef kRankCkptBytes = {"bagel_rank_checkpoint_last_size_bytes", Metri
                                   "Size of the newest checkpoint (every rank's files).",
                                   "job_id,rank"};
 
-template <typename T>
-void Get(const nlohmann::json& j, const char* key, T& out) {
-  if (auto it = j.find(key); it != j.end() && it->is_number()) out = it->get<T>();
-}
-
 }  // namespace
 
 const std::vector<MetricDef>& AgentMetrics::Catalogue() {
-  static const std::vector<MetricDef> kAll = {metrics::kBuildInfo,
-                                              kRegistrations,
-                                              kHeartbeats,
-                                              kStarts,
-                                              kRestarts,
-                                              kExits,
-                                              kLines,
-                                              kDropped,
-                                              kCheckpoints,
-                                              kRegistered,
-                                              kLastHeartbeat,
-                                              kRanks,
-                                              kGpus,
-                                              kBacklog,
-                                              kGpuUsed,
-                                              kGpuTotal,
-                                              kRankRunning,
-                                              kRankStep,
-                                              kRankTarget,
-                                              kRankLoss,
-                                              kRankValLoss,
-                                              kRankLr,
-                                              kRankGradNorm,
-                                              kRankTokens,
-                                              kRankTokensPerS,
-                                              kRankStepTime,
-                                              kRankMfu,
-                                              kRankMemory,
-                                              kRankSkipped,
-                                              kRankLastLine,
-                                              kRankCkptTime,
-                                              kRankCkptStep,
-                                              kRankCkptSeconds,
-                                              kRankCkptBytes};
+  static const std::vector<MetricDef> kAll = [] {
+    std::vector<MetricDef> all = {metrics::kBuildInfo,
+                                  kRegistrations,
+                                  kHeartbeats,
+                                  kStarts,
+                                  kRestarts,
+                                  kExits,
+                                  kLines,
+                                  kDropped,
+                                  kCheckpoints,
+                                  kRegistered,
+                                  kLastHeartbeat,
+                                  kRanks,
+                                  kGpus,
+                                  kBacklog,
+                                  kGpuUsed,
+                                  kGpuTotal,
+                                  kRankRunning};
+    const auto& training = metrics::TrainingSeriesDefs(metrics::TrainingScope::kRank);
+    all.insert(all.end(), training.begin(), training.end());
+    for (const MetricDef& d :
+         {kRankSkipped, kRankCkptTime, kRankCkptStep, kRankCkptSeconds, kRankCkptBytes}) {
+      all.push_back(d);
+    }
+    return all;
+  }();
   return kAll;
 }
 
@@ -204,7 +150,7 @@ AgentMetrics::AgentMetrics(GpuMemoryFn gpu_memory, size_t keep_finished)
   starts_ = &counter(kStarts).Add({});
   restarts_ = &counter(kRestarts).Add({});
   auto& exits = counter(kExits);
-  for (const char* reason : metrics::AllExitReasons())
+  for (const char* reason : contract::AllExitReasons())
     exits_[reason] = &exits.Add({{"reason", reason}});
   lines_ = &counter(kLines).Add({});
   dropped_ = &counter(kDropped).Add({});
@@ -236,57 +182,32 @@ void AgentMetrics::RankStarted(const std::string& job_id, int32_t attempt, int32
 void AgentMetrics::Line(const std::string& job_id, int32_t attempt, int32_t rank,
                         const std::string& json, int64_t unix_ms) {
   lines_->Increment();
-  const nlohmann::json j = nlohmann::json::parse(json, nullptr, /*allow_exceptions=*/false);
-  if (!j.is_object()) return;
-  const auto ev = j.find("event");
-  if (ev == j.end() || !ev->is_string()) return;
-  const std::string event = ev->get<std::string>();
+  const auto line = contract::ParseProgressLine(json);
+  if (!line) return;
+  using Kind = contract::ProgressLine::Kind;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = ranks_.find({job_id, rank});
   if (it == ranks_.end()) return;  // a rank this agent did not start (or long forgotten)
   // A late line of an attempt that a newer one replaced must not move the new one's series.
   if (attempt < it->second.attempt) return;
   RankSeries& s = it->second;
-  s.last_line_unix_ms = unix_ms;
-  Get(j, "step", s.step);
-  Get(j, "total_steps", s.total_steps);
-  if (event == "step") {
-    s.has_step = true;
-    Get(j, "ce", s.ce);
-    Get(j, "mse", s.mse);
-    int64_t mse_tokens = 0;
-    Get(j, "mse_tokens", mse_tokens);
-    s.has_mse |= mse_tokens > 0 || s.mse != 0;
-    Get(j, "lr", s.lr);
-    Get(j, "grad_norm", s.grad_norm);
-    Get(j, "tokens_per_s", s.tokens_per_s);
-    Get(j, "step_time_s", s.step_time_s);
-    Get(j, "mfu", s.mfu);
-    Get(j, "mem_bytes", s.mem_bytes);
-    double tokens = 0;
-    Get(j, "tokens", tokens);
-    s.tokens_total += std::max(0.0, tokens);
+  s.training.Observe(*line, unix_ms);
+  s.training.last_line_unix_ms = unix_ms;  // every line shows the rank alive
+  if (line->kind == Kind::kCheckpoint || line->kind == Kind::kDone) s.training.step = line->step;
+  if (line->kind == Kind::kStep && line->has_data_counts) {
     // Cumulative counts; a reason outside the data pipeline's list is folded into "other" so
-    // the label stays bounded (worker/data/datasets/skip_reasons.h).
-    if (auto by = j.find("data_skipped_by_reason"); by != j.end() && by->is_object()) {
-      std::map<std::string, double> skipped;
-      for (const auto& [reason, n] : by->items()) {
-        if (n.is_number()) skipped[data::ReportedSkipReason(reason)] += n.get<double>();
-      }
-      for (const auto& [reason, n] : skipped) {
-        s.skipped[reason] = std::max(s.skipped[reason], n);
-      }
+    // the label stays bounded (contract/skip_reasons.h).
+    std::map<std::string, double> skipped;
+    for (const auto& [reason, n] : line->data_skipped_by_reason) {
+      skipped[contract::ReportedSkipReason(reason)] += static_cast<double>(n);
     }
-  } else if (event == "eval") {
-    s.has_eval = true;
-    Get(j, "val_ce", s.val_ce);
-    Get(j, "val_mse", s.val_mse);
-  } else if (event == "checkpoint") {
+    for (const auto& [reason, n] : skipped) s.skipped[reason] = std::max(s.skipped[reason], n);
+  } else if (line->kind == Kind::kCheckpoint) {
     checkpoints_->Increment();
     s.checkpoint_unix_ms = unix_ms;
-    s.checkpoint_step = s.step;
-    Get(j, "seconds", s.checkpoint_seconds);
-    Get(j, "bytes", s.checkpoint_bytes);
+    s.checkpoint_step = line->step;
+    s.checkpoint_seconds = line->seconds;
+    s.checkpoint_bytes = line->bytes;
   }
 }
 
@@ -294,7 +215,7 @@ void AgentMetrics::LineDropped() { dropped_->Increment(); }
 
 void AgentMetrics::RankExited(const std::string& job_id, int32_t attempt, int32_t rank,
                               int exit_code) {
-  exits_.at(metrics::ExitReason(exit_code))->Increment();
+  exits_.at(contract::ExitReason(exit_code))->Increment();
   std::lock_guard<std::mutex> lock(mu_);
   const Key key{job_id, rank};
   auto it = ranks_.find(key);
@@ -352,44 +273,20 @@ std::vector<prometheus::MetricFamily> AgentMetrics::Collect() const {
     }
   }
 
-  auto running = EmptyFamily(kRankRunning), step = EmptyFamily(kRankStep),
-       target = EmptyFamily(kRankTarget), loss = EmptyFamily(kRankLoss),
-       val = EmptyFamily(kRankValLoss), lr = EmptyFamily(kRankLr),
-       grad = EmptyFamily(kRankGradNorm), tokens = EmptyFamily(kRankTokens),
-       tps = EmptyFamily(kRankTokensPerS), step_time = EmptyFamily(kRankStepTime),
-       mfu = EmptyFamily(kRankMfu), mem = EmptyFamily(kRankMemory),
-       last = EmptyFamily(kRankLastLine), ckpt_time = EmptyFamily(kRankCkptTime),
+  auto running = EmptyFamily(kRankRunning), ckpt_time = EmptyFamily(kRankCkptTime),
        ckpt_step = EmptyFamily(kRankCkptStep), ckpt_secs = EmptyFamily(kRankCkptSeconds),
        ckpt_bytes = EmptyFamily(kRankCkptBytes), skipped = EmptyFamily(kRankSkipped);
+  metrics::TrainingSeriesBuilder training(metrics::TrainingScope::kRank);
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [key, s] : ranks_) {
       const std::vector<std::string> id = {key.first, std::to_string(key.second)};
-      auto with = [&](const char* head) {
-        return std::vector<std::string>{key.first, std::to_string(key.second), head};
-      };
       AddSample(running, id, s.running ? 1 : 0, kRankRunning);
-      if (s.last_line_unix_ms > 0) {
-        AddSample(step, id, static_cast<double>(s.step), kRankStep);
-        AddSample(last, id, s.last_line_unix_ms / 1000.0, kRankLastLine);
-      }
-      if (s.total_steps > 0) AddSample(target, id, static_cast<double>(s.total_steps), kRankTarget);
-      if (s.has_step) {
-        AddSample(loss, with("ce"), s.ce, kRankLoss);
-        if (s.has_mse) AddSample(loss, with("mse"), s.mse, kRankLoss);
-        AddSample(lr, id, s.lr, kRankLr);
-        AddSample(grad, id, s.grad_norm, kRankGradNorm);
-        AddSample(tokens, id, s.tokens_total, kRankTokens);
-        AddSample(tps, id, s.tokens_per_s, kRankTokensPerS);
-        AddSample(step_time, id, s.step_time_s, kRankStepTime);
-        AddSample(mfu, id, s.mfu, kRankMfu);
-        AddSample(mem, id, static_cast<double>(s.mem_bytes), kRankMemory);
-        for (const auto& [reason, n] : s.skipped)
-          AddSample(skipped, with(reason.c_str()), n, kRankSkipped);
-      }
-      if (s.has_eval) {
-        AddSample(val, with("ce"), s.val_ce, kRankValLoss);
-        if (s.has_mse) AddSample(val, with("mse"), s.val_mse, kRankValLoss);
+      training.Add(id, s.training);
+      if (s.training.has_step) {
+        for (const auto& [reason, n] : s.skipped) {
+          AddSample(skipped, {key.first, std::to_string(key.second), reason}, n, kRankSkipped);
+        }
       }
       if (s.checkpoint_unix_ms > 0) {
         AddSample(ckpt_time, id, s.checkpoint_unix_ms / 1000.0, kRankCkptTime);
@@ -399,8 +296,9 @@ std::vector<prometheus::MetricFamily> AgentMetrics::Collect() const {
       }
     }
   }
-  for (auto* f : {&running, &step, &target, &loss, &val, &lr, &grad, &tokens, &tps, &step_time,
-                  &mfu, &mem, &skipped, &last, &ckpt_time, &ckpt_step, &ckpt_secs, &ckpt_bytes}) {
+  if (!running.metric.empty()) out.push_back(std::move(running));
+  training.AppendTo(out, /*keep_empty=*/false);
+  for (auto* f : {&skipped, &ckpt_time, &ckpt_step, &ckpt_secs, &ckpt_bytes}) {
     if (!f->metric.empty()) out.push_back(std::move(*f));
   }
   return out;

@@ -24,7 +24,8 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
-#include "coordinator/metrics/metric_def.h"
+#include "service/metrics/metric_def.h"
+#include "service/metrics/training_series.h"
 #include "worker/agent/gpu_memory.h"
 
 namespace bagel::agent {
@@ -72,19 +73,10 @@ class AgentMetrics final : public prometheus::Collectable {
 
   struct RankSeries {
     bool running = true;
-    int32_t attempt = 0;  // the newest attempt started for this job and rank
-    bool has_step = false;
-    int64_t step = 0;
-    int64_t total_steps = 0;
-    double ce = 0, mse = 0, lr = 0, grad_norm = 0, tokens_per_s = 0, step_time_s = 0, mfu = 0;
-    bool has_mse = false;
-    double tokens_total = 0;
-    int64_t mem_bytes = 0;
+    int32_t attempt = 0;                    // the newest attempt started for this job and rank
+    metrics::TrainingValues training;       // the shared per-rank training series
     std::map<std::string, double> skipped;  // data records skipped, by reason (cumulative)
-    bool has_eval = false;
-    double val_ce = 0, val_mse = 0;
-    int64_t last_line_unix_ms = 0;
-    int64_t checkpoint_unix_ms = 0;  // 0: none yet
+    int64_t checkpoint_unix_ms = 0;         // 0: none yet
     int64_t checkpoint_step = 0;
     double checkpoint_seconds = 0;
     int64_t checkpoint_bytes = 0;

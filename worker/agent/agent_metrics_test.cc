@@ -8,7 +8,7 @@
 #include <set>
 #include <sstream>
 
-#include "coordinator/metrics/build_info.h"
+#include "service/metrics/build_info.h"
 
 namespace bagel::agent {
 namespace {
@@ -56,8 +56,12 @@ TEST(AgentMetricsTest, DecodesTheTrainersLinesIntoPerRankSeries) {
           R"("grad_norm":1.5,"tokens":100,"tokens_per_s":50,"step_time_s":2,"mfu":0.25,)"
           R"("mem_bytes":4096,"ce_tokens":60,"mse_tokens":40,"future_field":[1]})",
           2000);
+  // Every step line carries the step's values (one parser for agent and coordinator: a field a
+  // line lacks reads as 0, it does not keep the previous line's value).
   m->Line("j1", 0, 0,
-          R"({"event":"step","step":2,"ce":2.25,"mse":0.25,"tokens":100,"mse_tokens":4})", 3000);
+          R"({"event":"step","step":2,"ce":2.25,"mse":0.25,"tokens":100,"mse_tokens":4,)"
+          R"("lr":0.001,"mfu":0.25,"mem_bytes":4096})",
+          3000);
   m->Line("j1", 0, 0,
           R"({"event":"checkpoint","step":2,"path":"/c/j1/step-00000002",)"
           R"("bytes":1000,"seconds":1.5})",

@@ -21,7 +21,7 @@
 #include <regex>
 #include <thread>
 
-#include "coordinator/metrics/metrics_endpoint.h"
+#include "service/metrics/metrics_endpoint.h"
 #include "worker/agent/agent.h"
 
 namespace {
@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (!token_file.empty()) {
-    auto t = bagel::coord::ReadTokenFile(token_file);
+    auto t = bagel::service::ReadTokenFile(token_file);
     if (!t.ok()) {
       std::cerr << "bagel-worker: " << t.status().message() << std::endl;
       return 2;

@@ -1,5 +1,7 @@
 #include "worker/checkpoint/checkpoint_store.h"
 
+#include "contract/checkpoint_layout.h"
+
 #include <c10/util/Exception.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -50,27 +52,7 @@ nlohmann::json ReadJsonFile(const fs::path& path) {
   }
 }
 
-std::optional<int64_t> StepOf(const std::string& name) {
-  if (name.size() != 13 || name.rfind("step-", 0) != 0) return std::nullopt;
-  int64_t v = 0;
-  for (char c : name.substr(5)) {
-    if (c < '0' || c > '9') return std::nullopt;
-    v = v * 10 + (c - '0');
-  }
-  return v;
-}
-
 }  // namespace
-
-std::string StepDirName(int64_t step) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "step-%08lld", static_cast<long long>(step));
-  return buf;
-}
-
-std::string CheckpointStore::RankFileName(int rank, int world_size) {
-  return "rank-" + std::to_string(rank) + "-of-" + std::to_string(world_size) + ".safetensors";
-}
 
 WriteResult CheckpointStore::Write(dist::Communicator& world, int64_t step,
                                    const std::map<std::string, at::Tensor>& tensors,
@@ -78,8 +60,9 @@ WriteResult CheckpointStore::Write(dist::Communicator& world, int64_t step,
                                    nlohmann::json train_state, int64_t keep_last) {
   const auto start = std::chrono::steady_clock::now();
   const fs::path job(job_dir_);
-  const fs::path staging = job / (StepDirName(step) + ".staging");
-  const fs::path target = job / StepDirName(step);
+  const fs::path staging =
+      job / (contract::StepDirName(step) + std::string(contract::kStagingSuffix));
+  const fs::path target = job / contract::StepDirName(step);
   world.Barrier();
   if (world.rank() == 0) {
     fs::create_directories(job);
@@ -88,7 +71,7 @@ WriteResult CheckpointStore::Write(dist::Communicator& world, int64_t step,
   }
   world.Barrier();
   // Every rank: its shard file and its digest.
-  const std::string mine = RankFileName(world.rank(), world.size());
+  const std::string mine = contract::RankFileName(world.rank(), world.size());
   io::WriteSafetensors((staging / mine).string(), tensors, rank_metadata);
   Fsync(staging / mine);
   nlohmann::json digest = {{"name", mine},
@@ -102,7 +85,7 @@ WriteResult CheckpointStore::Write(dist::Communicator& world, int64_t step,
     nlohmann::json files = nlohmann::json::array();
     nlohmann::json ranks = nlohmann::json::array();
     for (int r = 0; r < world.size(); ++r) {
-      const std::string name = RankFileName(r, world.size());
+      const std::string name = contract::RankFileName(r, world.size());
       const fs::path digest_path = staging / (name + ".digest");
       files.push_back(ReadJsonFile(digest_path));
       fs::remove(digest_path);
@@ -111,16 +94,17 @@ WriteResult CheckpointStore::Write(dist::Communicator& world, int64_t step,
     train_state["step"] = step;
     train_state["world_size"] = world.size();
     train_state["ranks"] = ranks;
-    WriteTextAtomically(staging / "train_state.json", train_state.dump(2) + "\n");
-    files.push_back({{"name", "train_state.json"},
-                     {"bytes", static_cast<int64_t>(fs::file_size(staging / "train_state.json"))},
-                     {"sha256", Sha256File((staging / "train_state.json").string())}});
+    WriteTextAtomically(staging / contract::kTrainStateFile, train_state.dump(2) + "\n");
+    files.push_back(
+        {{"name", contract::kTrainStateFile},
+         {"bytes", static_cast<int64_t>(fs::file_size(staging / contract::kTrainStateFile))},
+         {"sha256", Sha256File((staging / contract::kTrainStateFile).string())}});
     for (const auto& f : files) result.bytes += f["bytes"].get<int64_t>();
     const nlohmann::json manifest = {{"format", "bagel-checkpoint/1"},
                                      {"step", step},
                                      {"world_size", world.size()},
                                      {"files", files}};
-    WriteTextAtomically(staging / "MANIFEST.json", manifest.dump(2) + "\n");  // last
+    WriteTextAtomically(staging / contract::kManifestFile, manifest.dump(2) + "\n");  // last
     Fsync(staging);
     if (fs::exists(target)) {
       // A published step is never overwritten; keep it if it is complete.
@@ -133,14 +117,15 @@ WriteResult CheckpointStore::Write(dist::Communicator& world, int64_t step,
       if (valid) {
         fs::remove_all(staging);
       } else {
-        fs::rename(target, job / (StepDirName(step) + ".corrupt"));
+        fs::rename(target,
+                   job / (contract::StepDirName(step) + std::string(contract::kCorruptSuffix)));
         fs::rename(staging, target);
       }
     } else {
       fs::rename(staging, target);
     }
     Fsync(job);
-    WriteTextAtomically(job / "LATEST", StepDirName(step) + "\n");
+    WriteTextAtomically(job / contract::kLatestFile, contract::StepDirName(step) + "\n");
     Fsync(job);
     result.pruned = Prune(keep_last);
   }
@@ -151,7 +136,7 @@ WriteResult CheckpointStore::Write(dist::Communicator& world, int64_t step,
 
 void CheckpointStore::Validate(const std::string& step_dir) {
   const fs::path dir(step_dir);
-  const fs::path manifest_path = dir / "MANIFEST.json";
+  const fs::path manifest_path = dir / contract::kManifestFile;
   TORCH_CHECK(fs::exists(manifest_path), step_dir, ": no MANIFEST.json (incomplete checkpoint)");
   const nlohmann::json manifest = ReadJsonFile(manifest_path);
   TORCH_CHECK(
@@ -170,11 +155,11 @@ void CheckpointStore::Validate(const std::string& step_dir) {
                 name, " does not match its SHA-256 (corrupt)");
   }
   const int world = manifest["world_size"].get<int>();
-  TORCH_CHECK(listed.count("train_state.json"), step_dir,
+  TORCH_CHECK(listed.count(std::string(contract::kTrainStateFile)), step_dir,
               ": the manifest lists no train_state.json");
   for (int r = 0; r < world; ++r) {
-    TORCH_CHECK(listed.count(RankFileName(r, world)), step_dir, ": the manifest lists no ",
-                RankFileName(r, world));
+    TORCH_CHECK(listed.count(contract::RankFileName(r, world)), step_dir,
+                ": the manifest lists no ", contract::RankFileName(r, world));
   }
 }
 
@@ -183,7 +168,7 @@ std::vector<int64_t> CheckpointStore::PublishedSteps() const {
   if (!fs::exists(job_dir_)) return steps;
   for (const auto& entry : fs::directory_iterator(job_dir_)) {
     if (!entry.is_directory()) continue;
-    if (auto s = StepOf(entry.path().filename().string())) steps.push_back(*s);
+    if (auto s = contract::StepOfDirName(entry.path().filename().string())) steps.push_back(*s);
   }
   std::sort(steps.begin(), steps.end());
   return steps;
@@ -193,14 +178,15 @@ std::optional<std::string> CheckpointStore::FindLatestComplete(
     std::vector<std::string>* problems) const {
   const fs::path job(job_dir_);
   std::vector<std::string> candidates;
-  if (fs::exists(job / "LATEST")) {
-    std::ifstream in(job / "LATEST");
+  if (fs::exists(job / contract::kLatestFile)) {
+    std::ifstream in(job / contract::kLatestFile);
     std::string name;
     in >> name;
-    if (StepOf(name)) candidates.push_back(name);
+    if (contract::StepOfDirName(name)) candidates.push_back(name);
   }
   auto steps = PublishedSteps();
-  for (auto it = steps.rbegin(); it != steps.rend(); ++it) candidates.push_back(StepDirName(*it));
+  for (auto it = steps.rbegin(); it != steps.rend(); ++it)
+    candidates.push_back(contract::StepDirName(*it));
   std::set<std::string> tried;
   for (const auto& name : candidates) {
     if (!tried.insert(name).second) continue;
@@ -219,31 +205,31 @@ std::optional<std::string> CheckpointStore::ResolveResume(
   int64_t chosen = -1;
   if (world.rank() == 0) {
     if (auto path = FindLatestComplete(problems)) {
-      chosen = *StepOf(fs::path(*path).filename().string());
+      chosen = *contract::StepOfDirName(fs::path(*path).filename().string());
     }
   }
   at::Tensor t = at::scalar_tensor(chosen + 1, at::kLong).reshape({1}).to(world.device());
   world.AllReduceSum(t);  // only rank 0 contributes
   chosen = t.to(at::kCPU).item<int64_t>() - 1;
   if (chosen < 0) return std::nullopt;
-  return (fs::path(job_dir_) / StepDirName(chosen)).string();
+  return (fs::path(job_dir_) / contract::StepDirName(chosen)).string();
 }
 
 nlohmann::json CheckpointStore::ReadTrainState(const std::string& step_dir) {
-  return ReadJsonFile(fs::path(step_dir) / "train_state.json");
+  return ReadJsonFile(fs::path(step_dir) / contract::kTrainStateFile);
 }
 
 std::vector<std::string> CheckpointStore::Prune(int64_t keep_last) const {
   const fs::path job(job_dir_);
   std::set<std::string> keep;
-  if (fs::exists(job / "LATEST")) {
-    std::ifstream in(job / "LATEST");
+  if (fs::exists(job / contract::kLatestFile)) {
+    std::ifstream in(job / contract::kLatestFile);
     std::string name;
     in >> name;
     keep.insert(name);
   }
-  if (fs::exists(job / "PINNED")) {
-    std::ifstream in(job / "PINNED");
+  if (fs::exists(job / contract::kPinnedFile)) {
+    std::ifstream in(job / contract::kPinnedFile);
     std::string line;
     while (std::getline(in, line)) {
       if (!line.empty()) keep.insert(line);
@@ -253,7 +239,7 @@ std::vector<std::string> CheckpointStore::Prune(int64_t keep_last) const {
   std::vector<std::string> pruned;
   const int64_t n = static_cast<int64_t>(steps.size());
   for (int64_t i = 0; i < n - keep_last; ++i) {
-    const std::string name = StepDirName(steps[i]);
+    const std::string name = contract::StepDirName(steps[i]);
     if (keep.count(name)) continue;
     fs::remove_all(job / name);
     pruned.push_back(name);

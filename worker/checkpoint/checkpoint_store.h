@@ -1,10 +1,5 @@
-// Training checkpoints on a shared filesystem, as SERVICE.md and docs/TRAINER_CONTRACT.md fix:
-//
-//   <job dir>/step-<N, 8 digits>/rank-<r>-of-<W>.safetensors   one per rank (its shards)
-//                                train_state.json              step, world size, per-rank state
-//                                MANIFEST.json                 every file, size, SHA-256; last
-//   <job dir>/LATEST                                           "step-<N>", replaced atomically
-//   <job dir>/PINNED                                           step dirs retention must keep
+// Training checkpoints on a shared filesystem, in the layout of contract/checkpoint_layout.h
+// (step-<N>/ with every rank's shard file, train_state.json and MANIFEST.json; LATEST; PINNED).
 //
 // Writing is collective: files go to step-<N>.staging/, each rank hashes its own file, rank 0
 // writes train_state.json and then MANIFEST.json, renames the directory into place and replaces
@@ -23,8 +18,6 @@
 #include "worker/dist/communicator.h"
 
 namespace bagel::ckpt {
-
-std::string StepDirName(int64_t step);  // "step-00000012"
 
 struct WriteResult {
   std::string path;   // the published step directory
@@ -61,7 +54,6 @@ class CheckpointStore {
                                            std::vector<std::string>* problems = nullptr) const;
 
   static nlohmann::json ReadTrainState(const std::string& step_dir);
-  static std::string RankFileName(int rank, int world_size);
 
  private:
   std::vector<int64_t> PublishedSteps() const;

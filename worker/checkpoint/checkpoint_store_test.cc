@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+
 #include <fstream>
 #include <thread>
+#include "contract/checkpoint_layout.h"
 
 #include "model/io/safetensors.h"
 #include "worker/dist/local_launcher.h"
@@ -59,7 +61,7 @@ TEST_F(CheckpointStoreTest, CorruptOrPartialCheckpointsAreRefusedAndThePreviousO
   WriteStep(store, 1);
   WriteResult second = WriteStep(store, 2);
   // Flip a byte of the newest rank file: its digest no longer matches.
-  const fs::path rank_file = fs::path(second.path) / CheckpointStore::RankFileName(0, 1);
+  const fs::path rank_file = fs::path(second.path) / contract::RankFileName(0, 1);
   {
     std::fstream f(rank_file, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(-1, std::ios::end);
@@ -109,8 +111,7 @@ TEST_F(CheckpointStoreTest, APublishedStepIsNeverOverwritten) {
   const std::string digest_before = fs::path(first.path).string();
   std::map<std::string, at::Tensor> other = {{"x", at::full({4}, 123.0f)}};
   store.Write(*world_, 7, other, {}, {}, 10);
-  auto x = io::SafetensorsFile::Open(
-               (fs::path(first.path) / CheckpointStore::RankFileName(0, 1)).string())
+  auto x = io::SafetensorsFile::Open((fs::path(first.path) / contract::RankFileName(0, 1)).string())
                ->Read("x");
   EXPECT_EQ(x[0].item<float>(), 7.0f);
 }

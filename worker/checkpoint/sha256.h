@@ -1,8 +1,10 @@
-// SHA-256 (FIPS 180-4) of byte streams and files, for checkpoint manifests.
+// SHA-256 (FIPS 180-4) of byte streams and files, for checkpoint manifests: OpenSSL's libcrypto
+// (static, so the GPU bundle needs no shared library for it).
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -11,17 +13,19 @@ namespace bagel::ckpt {
 class Sha256 {
  public:
   Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
   void Update(const void* data, size_t size);
   void Update(std::string_view s) { Update(s.data(), s.size()); }
+  // The digest; the hasher starts over afterwards.
   std::array<uint8_t, 32> Finish();
   std::string HexFinish();  // lowercase hex
 
  private:
-  void Block(const uint8_t* p);
-  uint32_t h_[8];
-  uint8_t buf_[64];
-  size_t buf_len_ = 0;
-  uint64_t total_ = 0;
+  struct Context;
+  std::unique_ptr<Context> ctx_;
 };
 
 // Hex digest of a file's content; throws c10::Error naming the file when it cannot be read.

@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "testing/temp_dir.h"
+
 namespace bagel::ckpt {
 namespace {
 
@@ -32,11 +34,21 @@ TEST(Sha256Test, ChunkingDoesNotMatter) {
   Sha256 pieces;
   for (size_t i = 0; i < data.size(); i += 13) pieces.Update(std::string_view(data).substr(i, 13));
   EXPECT_EQ(pieces.HexFinish(), Hex(data));
-  const auto path = std::filesystem::temp_directory_path() / "sha256_test.bin";
+  bagel::testing::TempDir dir;
+  const std::string path = dir.File("data.bin");
   std::ofstream(path, std::ios::binary) << data;
-  EXPECT_EQ(Sha256File(path.string()), Hex(data));
-  std::filesystem::remove(path);
+  EXPECT_EQ(Sha256File(path), Hex(data));
   EXPECT_THROW(Sha256File("/nonexistent/file"), c10::Error);
+}
+
+// A hasher starts over after Finish, so one object can hash file after file.
+TEST(Sha256Test, FinishStartsOver) {
+  Sha256 h;
+  h.Update("abc");
+  const std::string first = h.HexFinish();
+  h.Update("abc");
+  EXPECT_EQ(h.HexFinish(), first);
+  EXPECT_EQ(h.HexFinish(), Hex(""));
 }
 
 }  // namespace

@@ -1,29 +1,8 @@
-# The data pipeline (issue 5, docs/DATA.md), included from worker/CMakeLists.txt: image decoding
-# and resizing, Parquet, datasets, sharding, the training data stream, bagel-pack and
-# bagel-make-dataset. Image codecs and zlib are linked from their static archives so that
-# bagel-train still needs no Debian shared library on a GPU machine. Parquet goes through Apache
+# The data pipeline (issue 5, docs/DATA.md), included from worker/CMakeLists.txt: Parquet,
+# datasets, sharding, the training data stream, bagel-pack and bagel-make-dataset. Images are
+# decoded and resized by imaging/ (the same code inference uses). Parquet goes through Apache
 # Arrow C++ (libarrow/libparquet from the pyarrow wheel, cmake/Dependencies.cmake), which the GPU
 # bundle carries beside LibTorch's libraries.
-function(bagel_find_static var header)
-  cmake_parse_arguments(ARG "" "" "NAMES" ${ARGN})
-  find_library(${var} NAMES ${ARG_NAMES})
-  if(NOT ${var})
-    message(FATAL_ERROR "the data pipeline needs ${ARG_NAMES} (${header}); run scripts/setup.sh")
-  endif()
-endfunction()
-bagel_find_static(BAGEL_JPEG_LIBRARY jpeglib.h NAMES libjpeg.a)
-bagel_find_static(BAGEL_PNG_LIBRARY png.h NAMES libpng16.a libpng.a)
-bagel_find_static(BAGEL_ZLIB_LIBRARY zlib.h NAMES libz.a)
-
-add_library(bagel_image_codec STATIC
-  data/images/image_decode.cc
-  data/images/image_encode.cc
-  data/images/pil_bicubic_resize.cc)
-target_include_directories(bagel_image_codec PUBLIC ${CMAKE_SOURCE_DIR})
-target_link_libraries(bagel_image_codec PRIVATE ${BAGEL_PNG_LIBRARY} ${BAGEL_JPEG_LIBRARY}
-                                                ${BAGEL_ZLIB_LIBRARY} m)
-target_compile_options(bagel_image_codec PRIVATE ${BAGEL_WARNINGS})
-
 add_library(bagel_parquet STATIC
   data/parquet/parquet_file.cc
   data/parquet/parquet_writer.cc)
@@ -33,14 +12,14 @@ target_compile_options(bagel_parquet PRIVATE ${BAGEL_WARNINGS})
 
 bagel_torch_library(bagel_datasets
   SRCS
-    data/images/train_image_transform.cc
     data/datasets/dataset_catalog.cc
     data/datasets/group_reader.cc
     data/datasets/packing_worker.cc
     data/datasets/sample_builders.cc
     data/datasets/training_data_stream.cc
     data/sharding/python_random.cc
-  DEPS bagel_data bagel_image_codec bagel_parquet bagel_tokenizer bagel_config bagel_inference)
+  DEPS bagel_data bagel_imaging bagel_parquet bagel_tokenizer bagel_contract bagel_config
+    bagel_inference)
 
 bagel_torch_test(data_pipeline_tests
   SRCS
@@ -52,21 +31,16 @@ bagel_torch_test(data_pipeline_tests
     data/datasets/packing_worker_test.cc
     data/datasets/sample_builders_test.cc
     data/datasets/training_data_stream_test.cc
-    data/images/image_decode_test.cc
-    data/images/pil_bicubic_resize_test.cc
-    data/images/train_image_transform_test.cc
     data/parquet/parquet_file_test.cc
     data/sharding/python_random_test.cc
   DEPS bagel_datasets bagel_dataset_generator)
 if(TARGET data_pipeline_tests)
   target_link_libraries(data_pipeline_tests PRIVATE bagel_parquet_shared bagel_crypto_static)
-  target_compile_definitions(data_pipeline_tests PRIVATE
-    BAGEL_DATA_REFERENCE_DIR="${CMAKE_SOURCE_DIR}/tests/data/reference")
 endif()
 
 # Small datasets in the official formats for the tests and the demo.
 add_library(bagel_dataset_generator STATIC data/datasets/dataset_generator.cc)
-target_link_libraries(bagel_dataset_generator PUBLIC bagel_image_codec bagel_parquet
+target_link_libraries(bagel_dataset_generator PUBLIC bagel_imaging bagel_parquet
                                                      nlohmann_json::nlohmann_json)
 target_compile_options(bagel_dataset_generator PRIVATE ${BAGEL_WARNINGS})
 add_executable(bagel-make-dataset data/tools/bagel_make_dataset_main.cc)

@@ -1,4 +1,4 @@
-// bagel-train: one rank of a BAGEL training job (docs/TRAINER_CONTRACT.md).
+// bagel-train: one rank of a BAGEL training job (contract/TRAINER_CONTRACT.md).
 //
 //   bagel-train --spec SPEC.yaml [--job-id ID] [--attempt N] [--checkpoint-root DIR]
 //               [--resume auto|none|STEP_DIR] [--nproc N]
@@ -11,9 +11,10 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
-#include <nlohmann/json.hpp>
 
 #include "config/job_spec.h"
+#include "contract/exit_code.h"
+#include "contract/progress_line.h"
 #include "model/runtime/host_allocator.h"
 #include "worker/dist/communicator.h"
 #include "worker/dist/local_launcher.h"
@@ -21,14 +22,19 @@
 
 namespace {
 
-int Fail(int code, const std::string& message) {
+using bagel::contract::ExitCode;
+using bagel::contract::ExitStatus;
+
+int Fail(ExitCode code, const std::string& message) {
   const char* rank = std::getenv("RANK");
   std::cerr << "bagel-train: error: " << message << std::endl;
-  const nlohmann::json e = {
-      {"event", "error"}, {"rank", rank ? std::atoi(rank) : 0}, {"message", message}};
-  std::printf("%s\n", e.dump().c_str());
+  bagel::contract::ProgressLine e;
+  e.kind = bagel::contract::ProgressLine::Kind::kError;
+  e.rank = rank ? std::atoi(rank) : 0;
+  e.message = message;
+  std::printf("%s\n", bagel::contract::FormatProgressLine(e).c_str());
   std::fflush(stdout);
-  return code;
+  return ExitStatus(code);
 }
 
 }  // namespace
@@ -61,18 +67,17 @@ int main(int argc, char** argv) {
   }
   bagel::config::JobSpecParse parsed = bagel::config::ReadJobSpecFile(spec_path);
   if (!parsed.ok())
-    return Fail(bagel::train::kExitInvalidSpec,
-                spec_path + ": invalid job spec:\n" + parsed.ErrorText());
+    return Fail(ExitCode::kInvalidSpec, spec_path + ": invalid job spec:\n" + parsed.ErrorText());
   bagel::KeepFreedHostMemoryInProcess();
   try {
-    return bagel::train::RunTrainJob(parsed.spec, o);
+    return ExitStatus(bagel::train::RunTrainJob(parsed.spec, o));
   } catch (const bagel::dist::CollectiveError& e) {
-    return Fail(bagel::train::kExitCollectiveFailed, e.what());
+    return Fail(ExitCode::kCollectiveFailed, e.what());
   } catch (const c10::DistBackendError& e) {
-    return Fail(bagel::train::kExitCollectiveFailed, e.what_without_backtrace());
+    return Fail(ExitCode::kCollectiveFailed, e.what_without_backtrace());
   } catch (const c10::Error& e) {
-    return Fail(bagel::train::kExitFailed, e.what_without_backtrace());
+    return Fail(ExitCode::kFailed, e.what_without_backtrace());
   } catch (const std::exception& e) {
-    return Fail(bagel::train::kExitFailed, e.what());
+    return Fail(ExitCode::kFailed, e.what());
   }
 }

@@ -10,10 +10,10 @@ namespace bagel::train {
 ProgressReporter::ProgressReporter(int rank, int64_t total_steps)
     : rank_(rank), total_steps_(total_steps), tty_(isatty(fileno(stderr)) != 0) {}
 
-void ProgressReporter::Emit(const nlohmann::json& event) {
-  const std::string type = event.value("event", "");
-  if (rank_ != 0 && type != "started" && type != "error") return;
-  std::string line = event.dump();
+void ProgressReporter::Emit(const contract::ProgressLine& event) {
+  using Kind = contract::ProgressLine::Kind;
+  if (rank_ != 0 && event.kind != Kind::kStarted && event.kind != Kind::kError) return;
+  std::string line = contract::FormatProgressLine(event);
   line.push_back('\n');
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fflush(stdout);
@@ -26,16 +26,15 @@ void ProgressReporter::Log(const std::string& line) {
   std::fflush(stderr);
 }
 
-void ProgressReporter::Step(const nlohmann::json& e) {
+void ProgressReporter::Step(const contract::ProgressLine& e) {
   Emit(e);
   if (rank_ != 0) return;
-  const int64_t step = e.value("step", int64_t{0});
+  const int64_t step = e.step;
   char text[256];
   std::snprintf(text, sizeof(text),
                 "step %lld/%lld ce %.4f mse %.4f lr %.3g grad_norm %.3f %.0f tok/s",
-                static_cast<long long>(step), static_cast<long long>(total_steps_),
-                e.value("ce", 0.0), e.value("mse", 0.0), e.value("lr", 0.0),
-                e.value("grad_norm", 0.0), e.value("tokens_per_s", 0.0));
+                static_cast<long long>(step), static_cast<long long>(total_steps_), e.ce, e.mse,
+                e.lr, e.grad_norm, e.tokens_per_s);
   if (tty_) {
     const int width = 24;
     const int done = total_steps_ > 0 ? static_cast<int>(width * step / total_steps_) : width;

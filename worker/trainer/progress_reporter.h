@@ -1,10 +1,12 @@
-// Progress of a training rank as docs/TRAINER_CONTRACT.md fixes it: one JSON object per line
-// on stdout for the agent (rank 0 emits every event, other ranks only "started" and "error"),
-// and readable lines on stderr for people (a progress bar when stderr is a terminal).
+// Progress of a training rank as contract/TRAINER_CONTRACT.md fixes it: one JSON object per line
+// on stdout for the agent (contract/progress_line.h formats it; rank 0 emits every event, other
+// ranks only "started" and "error"), and readable lines on stderr for people (a progress bar
+// when stderr is a terminal).
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <string>
+
+#include "contract/progress_line.h"
 
 namespace bagel::train {
 
@@ -12,12 +14,12 @@ class ProgressReporter {
  public:
   ProgressReporter(int rank, int64_t total_steps);
 
-  // Writes `event` (which must carry "event") as one line on stdout when this rank reports it.
-  void Emit(const nlohmann::json& event);
+  // Writes `line` as one line on stdout when this rank reports its kind.
+  void Emit(const contract::ProgressLine& line);
   // A human-readable line on stderr (every rank, prefixed with the rank when there are many).
   void Log(const std::string& line);
-  // The step event, plus a progress line/bar for people.
-  void Step(const nlohmann::json& step_event);
+  // A step line, plus a progress line/bar for people.
+  void Step(const contract::ProgressLine& step);
 
   void set_world_size(int world_size) { world_size_ = world_size; }
 

@@ -9,9 +9,9 @@
 #include <stdexcept>
 #include <vector>
 
-#include "worker/data/images/image_decode.h"
-#include "worker/data/images/image_encode.h"
-#include "worker/data/images/pil_bicubic_resize.h"
+#include "imaging/image_decode.h"
+#include "imaging/image_encode.h"
+#include "imaging/pil_bicubic_resize.h"
 #include "worker/data/parquet/parquet_writer.h"
 
 namespace bagel::data {
@@ -40,7 +40,7 @@ constexpr std::pair<const char*, const char*> kPhotoSubjects[] = {
     {"rocket", "a rocket"}};
 
 struct Photo {
-  RgbImage pixels;
+  imaging::RgbImage pixels;
   std::string subject;
 };
 
@@ -77,7 +77,7 @@ class Generator {
         for (const auto& [stem, s] : kPhotoSubjects) {
           if (f.stem() == stem) subject = s;
         }
-        photos_.push_back({DecodeImageFile(f.string()), subject});
+        photos_.push_back({imaging::DecodeImageFile(f.string()), subject});
       }
     }
   }
@@ -98,23 +98,23 @@ class Generator {
     return s;
   }
 
-  RgbImage Draw(const Scene& s) {
+  imaging::RgbImage Draw(const Scene& s) {
     const int64_t h = Uniform(o_.min_side, o_.max_side), w = Uniform(o_.min_side, o_.max_side);
-    RgbImage img(h, w);
+    imaging::RgbImage img(h, w);
     if (s.photo) {
       // A random crop of the photograph with the picture's aspect, scaled to its size.
-      const RgbImage& p = s.photo->pixels;
+      const imaging::RgbImage& p = s.photo->pixels;
       const double fit =
           std::min(static_cast<double>(p.height) / h, static_cast<double>(p.width) / w);
       const double scale = fit * (0.5 + 0.5 * Uniform(0, 1000) / 1000.0);
       const int64_t ch = std::max<int64_t>(1, static_cast<int64_t>(h * scale));
       const int64_t cw = std::max<int64_t>(1, static_cast<int64_t>(w * scale));
       const int64_t y0 = Uniform(0, p.height - ch), x0 = Uniform(0, p.width - cw);
-      RgbImage crop(ch, cw);
+      imaging::RgbImage crop(ch, cw);
       for (int64_t y = 0; y < ch; ++y) {
         std::copy_n(p.row(y0 + y) + 3 * x0, 3 * cw, crop.row(y));
       }
-      img = ResizeBicubicLikePil(crop, h, w);
+      img = imaging::ResizeBicubicLikePil(crop, h, w);
     }
     const Color& fg = kColors[s.color];
     const Color& bg = kColors[s.background];
@@ -141,8 +141,8 @@ class Generator {
     return img;
   }
 
-  std::string Encode(const RgbImage& img) {
-    return Uniform(0, 1) == 0 ? EncodeJpeg(img, 90) : EncodePng(img);
+  std::string Encode(const imaging::RgbImage& img) {
+    return Uniform(0, 1) == 0 ? imaging::EncodeJpeg(img, 90) : imaging::EncodePng(img);
   }
 
  private:

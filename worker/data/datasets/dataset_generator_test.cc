@@ -7,9 +7,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "worker/data/images/image_decode.h"
+#include "imaging/image_decode.h"
+#include "testing/reference_data.h"
 #include "worker/data/parquet/parquet_file.h"
-#include "worker/data/testing/reference_data.h"
 
 namespace bagel::data {
 namespace {
@@ -35,7 +35,7 @@ TEST(DatasetGenerator, WritesTheOfficialLayouts) {
   o.edit_files = 1;
   o.edit_rows_per_file = 3;
   o.rows_per_group = 2;
-  o.photos_dir = testing::ReferenceDir();  // its PNG and JPEG pictures as photographs
+  o.photos_dir = bagel::testing::ReferenceDir();  // its PNG and JPEG pictures as photographs
   const GeneratedDataset d = GenerateDatasets(o);
 
   const auto vlm = Lines(d.vlm_jsonl);
@@ -43,7 +43,8 @@ TEST(DatasetGenerator, WritesTheOfficialLayouts) {
   for (const auto& r : vlm) {
     const auto names = r["image"].is_array() ? r["image"] : nlohmann::json::array({r["image"]});
     for (const auto& n : names) {
-      EXPECT_NO_THROW(DecodeImageFile((fs::path(d.vlm_images) / n.get<std::string>()).string()));
+      EXPECT_NO_THROW(
+          imaging::DecodeImageFile((fs::path(d.vlm_images) / n.get<std::string>()).string()));
     }
     EXPECT_EQ(r["conversations"][1]["from"], "gpt");
   }
@@ -53,7 +54,7 @@ TEST(DatasetGenerator, WritesTheOfficialLayouts) {
   EXPECT_EQ(t2i->num_row_groups(), 3);
   const auto captions = t2i->ReadColumn(0, "captions");
   EXPECT_TRUE(nlohmann::json::parse(*captions.Scalar(0)).contains("caption"));
-  const auto info = nlohmann::json::parse(testing::ReadFileBytes(d.edit_parquet_info));
+  const auto info = nlohmann::json::parse(bagel::testing::ReadFileBytes(d.edit_parquet_info));
   ASSERT_EQ(info.size(), 1u);
   auto edit = parquet::ParquetFile::Open(info.begin().key());
   EXPECT_EQ(edit->num_row_groups(), info.begin().value()["num_row_groups"].get<int>());
@@ -76,8 +77,8 @@ TEST(DatasetGenerator, BadDataAddsOneRecordOfEachKind) {
   const auto vlm = Lines(d.vlm_jsonl);
   ASSERT_EQ(vlm.size(), 6u);
   EXPECT_TRUE(vlm[2].is_discarded());  // the malformed line
-  EXPECT_THROW(DecodeImageFile((fs::path(d.vlm_images) / "images/corrupt.jpg").string()),
-               ImageDecodeError);
+  EXPECT_THROW(imaging::DecodeImageFile((fs::path(d.vlm_images) / "images/corrupt.jpg").string()),
+               imaging::ImageDecodeError);
   fs::remove_all(o.out_dir);
 }
 

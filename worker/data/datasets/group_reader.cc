@@ -6,7 +6,7 @@
 #include <exception>
 #include <filesystem>
 
-#include "worker/data/images/image_decode.h"
+#include "imaging/image_decode.h"
 #include "worker/data/parquet/parquet_file.h"
 
 namespace bagel::data {
@@ -279,15 +279,15 @@ ReadResult GroupReader::Build(const SampleRef& ref) {
         out.sample = BuildTextSample(record, context_);
       } else {
         const std::string& dir = catalog_.image_dirs.at(item.file);
-        ImageLoader load = [&](const std::string& name) -> RgbImage {
+        ImageLoader load = [&](const std::string& name) -> imaging::RgbImage {
           const fs::path p = fs::path(dir) / name;  // an absolute name replaces dir (os.path.join)
           std::error_code ec;
           if (!fs::exists(p, ec)) {
             throw SkipSample(kSkipMissingImage, "image " + p.string() + " does not exist");
           }
           try {
-            return DecodeImageFile(p.string());
-          } catch (const ImageDecodeError& e) {
+            return imaging::DecodeImageFile(p.string());
+          } catch (const imaging::ImageDecodeError& e) {
             throw SkipSample(kSkipBadImage, e.what());
           }
         };

@@ -40,8 +40,8 @@ struct Fixture {
   BuildContext Context() { return {&testing::SharedTokenizer(), &vit, &vae}; }
   GroupCatalog catalog;
   std::vector<WorkUnit> units;
-  TrainImageTransform vit{ResizeRule{56, 28, 14, 1 << 20}};
-  TrainImageTransform vae{ResizeRule{64, 32, 16, 1 << 20}};
+  ImageTransform vit{ResizeRule{56, 28, 14, 1 << 20}};
+  ImageTransform vae{ResizeRule{64, 32, 16, 1 << 20}};
 };
 
 // T2I: unit after unit, each file's rows in order across row groups, then the next pass.

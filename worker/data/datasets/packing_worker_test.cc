@@ -39,8 +39,8 @@ class PackingWorkerTest : public ::testing::Test {
                                            [this](const std::string& l) { logs_.push_back(l); });
   }
   std::vector<std::unique_ptr<GroupCatalog>> catalogs_;
-  TrainImageTransform vit_{ResizeRule{56, 28, 14, 1 << 20}};
-  TrainImageTransform vae_{ResizeRule{64, 32, 16, 1 << 20}};
+  ImageTransform vit_{ResizeRule{56, 28, 14, 1 << 20}};
+  ImageTransform vae_{ResizeRule{64, 32, 16, 1 << 20}};
   std::vector<std::string> logs_;
 };
 

@@ -2,9 +2,9 @@
 
 #include <map>
 
-#include "worker/data/images/image_decode.h"
-#include "worker/data/tokenizer/qwen2_tokenizer.h"
-#include "worker/data/tokenizer/tokenizer_error.h"
+#include "imaging/image_decode.h"
+#include "tokenizer/qwen2_tokenizer.h"
+#include "tokenizer/tokenizer_error.h"
 
 namespace bagel::data {
 namespace {
@@ -154,11 +154,11 @@ PreparedSample FromElements(const std::vector<Element>& elements, std::vector<at
   return p;
 }
 
-RgbImage DecodeOrSkip(const std::optional<std::string>& bytes, const std::string& what) {
+imaging::RgbImage DecodeOrSkip(const std::optional<std::string>& bytes, const std::string& what) {
   if (!bytes || bytes->empty()) throw SkipSample(kSkipMissingImage, what + ": no image bytes");
   try {
-    return DecodeImage(*bytes, what);
-  } catch (const ImageDecodeError& e) {
+    return imaging::DecodeImage(*bytes, what);
+  } catch (const imaging::ImageDecodeError& e) {
     throw SkipSample(kSkipBadImage, e.what());
   }
 }
@@ -201,7 +201,7 @@ PreparedSample BuildVlmSample(const json& record, const ImageLoader& load,
       throw SkipSample(kSkipMalformed, "'image' must be a string or a list of strings");
     }
   }
-  std::vector<RgbImage> raw;
+  std::vector<imaging::RgbImage> raw;
   for (const auto& n : names) raw.push_back(load(n));
   std::vector<at::Tensor> images;
   int64_t image_tokens = 0;
@@ -232,7 +232,7 @@ PreparedSample BuildTextSample(const json& record, const BuildContext& ctx) {
 PreparedSample BuildT2iSample(const std::optional<std::string>& image_bytes,
                               const std::optional<std::string>& captions, const std::string& what,
                               CounterRng& rng, const BuildContext& ctx) {
-  const RgbImage image = DecodeOrSkip(image_bytes, what);
+  const imaging::RgbImage image = DecodeOrSkip(image_bytes, what);
   if (!captions) throw SkipSample(kSkipMalformed, what + ": null captions");
   json doc;
   try {
@@ -274,8 +274,8 @@ PreparedSample BuildEditSample(
   int64_t end = start + 1 + static_cast<int64_t>(rng.Below(max_end - start - 1));
 
   PreparedSample p;
-  std::map<int64_t, RgbImage> decoded;
-  auto image = [&](int64_t i) -> const RgbImage& {
+  std::map<int64_t, imaging::RgbImage> decoded;
+  auto image = [&](int64_t i) -> const imaging::RgbImage& {
     auto it = decoded.find(i);
     if (it == decoded.end()) {
       it = decoded.emplace(i, DecodeOrSkip(image_list[i], what + " image " + std::to_string(i)))

@@ -31,10 +31,10 @@
 #include <string>
 #include <vector>
 
+#include "contract/skip_reasons.h"
+#include "imaging/rgb_image.h"
+#include "model/inference/image_transform.h"
 #include "worker/data/datasets/counter_rng.h"
-#include "worker/data/datasets/skip_reasons.h"
-#include "worker/data/images/rgb_image.h"
-#include "worker/data/images/train_image_transform.h"
 #include "worker/data/sequence_plan.h"
 
 namespace bagel::tokenizer {
@@ -42,6 +42,19 @@ class Qwen2Tokenizer;
 }
 
 namespace bagel::data {
+
+// The skipped-record reasons are part of the trainer's contract (contract/skip_reasons.h).
+using contract::kAllSkipReasons;
+using contract::kSkipBadImage;
+using contract::kSkipDroppedAtYield;
+using contract::kSkipMalformed;
+using contract::kSkipMissingImage;
+using contract::kSkipNoLoss;
+using contract::kSkipOther;
+using contract::kSkipTooLong;
+using contract::kSkipUnreadable;
+using contract::kSkipUnsupported;
+using contract::ReportedSkipReason;
 
 class SkipSample : public std::runtime_error {
  public:
@@ -62,12 +75,12 @@ struct PreparedSample {
 // What the builders need: the tokenizer and the group's transforms.
 struct BuildContext {
   const tokenizer::Qwen2Tokenizer* tokenizer = nullptr;
-  const TrainImageTransform* vit_transform = nullptr;
-  const TrainImageTransform* vae_transform = nullptr;
+  const ImageTransform* vit_transform = nullptr;
+  const ImageTransform* vae_transform = nullptr;
 };
 
 // Loads an image by the name a record gives (a path under the image root); throws SkipSample.
-using ImageLoader = std::function<RgbImage(const std::string& name)>;
+using ImageLoader = std::function<imaging::RgbImage(const std::string& name)>;
 
 PreparedSample BuildVlmSample(const nlohmann::json& record, const ImageLoader& load,
                               const BuildContext& ctx);

@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
-#include "worker/data/images/image_encode.h"
-#include "worker/data/testing/reference_data.h"
-#include "worker/data/tokenizer/qwen2_tokenizer.h"
+#include "imaging/image_encode.h"
+#include "testing/reference_data.h"
+#include "tokenizer/qwen2_tokenizer.h"
 
 namespace bagel::data {
 namespace {
@@ -15,7 +15,7 @@ class SampleBuildersTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     tok_ = new tokenizer::Qwen2Tokenizer(
-        tokenizer::Qwen2Tokenizer::FromDirectory(testing::GoldenTokenizerDir()));
+        tokenizer::Qwen2Tokenizer::FromDirectory(bagel::testing::GoldenTokenizerDir()));
   }
   static void TearDownTestSuite() { delete tok_; }
 
@@ -26,13 +26,13 @@ class SampleBuildersTest : public ::testing::Test {
   BuildContext Context() { return {tok_, &vit_, &vae_}; }
 
   static tokenizer::Qwen2Tokenizer* tok_;
-  TrainImageTransform vit_{ResizeRule{56, 28, 14, 1 << 20}};
-  TrainImageTransform vae_{ResizeRule{64, 32, 16, 1 << 20}};
+  ImageTransform vit_{ResizeRule{56, 28, 14, 1 << 20}};
+  ImageTransform vae_{ResizeRule{64, 32, 16, 1 << 20}};
 };
 tokenizer::Qwen2Tokenizer* SampleBuildersTest::tok_ = nullptr;
 
-RgbImage Picture(int64_t h, int64_t w) {
-  RgbImage img(h, w);
+imaging::RgbImage Picture(int64_t h, int64_t w) {
+  imaging::RgbImage img(h, w);
   for (size_t i = 0; i < img.pixels.size(); ++i) img.pixels[i] = static_cast<uint8_t>(i * 31);
   return img;
 }
@@ -103,7 +103,7 @@ TEST_F(SampleBuildersTest, TextSampleLayouts) {
 // T2I: caption (CFG-droppable, no loss) then a noised VAE image with loss.
 TEST_F(SampleBuildersTest, T2iSampleLayout) {
   CounterRng rng(5);
-  const std::string png = EncodePng(Picture(40, 70));
+  const std::string png = imaging::EncodePng(Picture(40, 70));
   const PreparedSample p =
       BuildT2iSample(png, std::string(R"({"a": "a red square"})"), "row 0", rng, Context());
   ASSERT_EQ(p.sample.plan.size(), 2u);
@@ -131,7 +131,7 @@ TEST_F(SampleBuildersTest, T2iBadRowsAreSkippedWithAReason) {
       return e.reason();
     }
   };
-  const std::string png = EncodePng(Picture(32, 32));
+  const std::string png = imaging::EncodePng(Picture(32, 32));
   EXPECT_EQ(reason(std::nullopt, "{}"), kSkipMissingImage);
   EXPECT_EQ(reason(std::string("garbage"), "{}"), kSkipBadImage);
   EXPECT_EQ(reason(png, "not json"), kSkipMalformed);
@@ -141,7 +141,7 @@ TEST_F(SampleBuildersTest, T2iBadRowsAreSkippedWithAReason) {
 // Edit, one step: source as clean VAE (cfg) + ViT (cfg), instruction (cfg), target noised VAE.
 TEST_F(SampleBuildersTest, EditSampleLayout) {
   CounterRng rng(3);
-  const std::string png = EncodePng(Picture(32, 32));
+  const std::string png = imaging::EncodePng(Picture(32, 32));
   const PreparedSample p =
       BuildEditSample({png, png}, {{std::string("make it blue")}}, "edit row", rng, Context());
   const auto& plan = p.sample.plan;

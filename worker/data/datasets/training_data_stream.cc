@@ -9,9 +9,9 @@
 #include <mutex>
 #include <thread>
 
-#include "worker/data/images/train_image_transform.h"
-#include "worker/data/tokenizer/qwen2_tokenizer.h"
-#include "worker/data/tokenizer/tokenizer_error.h"
+#include "model/inference/image_transform.h"
+#include "tokenizer/qwen2_tokenizer.h"
+#include "tokenizer/tokenizer_error.h"
 
 namespace bagel::data {
 namespace {
@@ -54,7 +54,7 @@ struct TrainingDataStream::Impl {
   std::unique_ptr<tokenizer::Qwen2Tokenizer> tok;
   SpecialTokens tokens;
   std::vector<std::unique_ptr<GroupCatalog>> catalogs;
-  std::vector<std::unique_ptr<TrainImageTransform>> transforms;
+  std::vector<std::unique_ptr<ImageTransform>> transforms;
   std::vector<BuildContext> contexts;
   int num_workers = 1;    // logical loader workers
   int shard_workers = 0;  // ShardOf's num_workers (0: the official num_workers=0)
@@ -224,10 +224,8 @@ TrainingDataStream::TrainingDataStream(DataStreamOptions options)
                 d.groups[g].vit_transform.max_size, " gives more than the ViT's ",
                 pc.max_num_patch_per_side, " patches a side (at most ",
                 pc.max_num_patch_per_side * pc.vit_patch_size, " pixels)");
-    m.transforms.push_back(
-        std::make_unique<TrainImageTransform>(RuleOf(d.groups[g].vit_transform)));
-    m.transforms.push_back(
-        std::make_unique<TrainImageTransform>(RuleOf(d.groups[g].vae_transform)));
+    m.transforms.push_back(std::make_unique<ImageTransform>(RuleOf(d.groups[g].vit_transform)));
+    m.transforms.push_back(std::make_unique<ImageTransform>(RuleOf(d.groups[g].vae_transform)));
     m.contexts.push_back(
         {m.tok.get(), m.transforms[m.transforms.size() - 2].get(), m.transforms.back().get()});
   }

@@ -8,8 +8,8 @@
 #include <fstream>
 #include <set>
 
+#include "testing/reference_data.h"
 #include "worker/data/datasets/dataset_generator.h"
-#include "worker/data/testing/reference_data.h"
 
 namespace bagel::data {
 namespace {
@@ -65,7 +65,7 @@ class StreamTest : public ::testing::Test {
     o.data.max_buffer_size = 4;
     o.data.cfg_dropout = {0.1, 0.3, 0.3};
     o.data.loader_threads = threads;
-    o.tokenizer_dir = testing::GoldenTokenizerDir();
+    o.tokenizer_dir = bagel::testing::GoldenTokenizerDir();
     o.rank = rank;
     o.world_size = world;
     o.seed = 7;

@@ -12,15 +12,15 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "testing/reference_data.h"
 #include "testing/temp_dir.h"
 #include "worker/data/parquet/parquet_writer.h"
-#include "worker/data/testing/reference_data.h"
 
 namespace bagel::data::parquet {
 namespace {
 
-using bagel::data::testing::ReadFileBytes;
-using bagel::data::testing::ReferencePath;
+using bagel::testing::ReadFileBytes;
+using bagel::testing::ReferencePath;
 
 // A T2I file written by pyarrow (snappy, dictionary pages, 2 row groups, a null image, an
 // extra int64 column that is never read), the same table as GZIP data pages v2, PLAIN, and ZSTD.
@@ -145,8 +145,7 @@ TEST(ParquetFile, ErrorsNameTheFile) {
 // disk), is a ParquetError naming the file or a read of other bytes, never another exception.
 TEST(ParquetFile, TruncatedAndCorruptFilesAreParquetErrors) {
   bagel::testing::TempDir dir;
-  const std::string good =
-      bagel::data::testing::ReadFileBytes(ReferencePath("t2i_gzip_v2.parquet"));
+  const std::string good = bagel::testing::ReadFileBytes(ReferencePath("t2i_gzip_v2.parquet"));
   const std::string path = dir.File("corrupt.parquet");
   auto read_all = [&] {
     auto f = ParquetFile::Open(path);
@@ -327,8 +326,8 @@ std::string Sha256Hex(const std::string& bytes) {
 TEST(ParquetWriters, EveryFileReadsBackAsWritten) {
   const char* dir = std::getenv("BAGEL_PARQUET_WRITERS_DIR");
   if (dir == nullptr) GTEST_SKIP() << "BAGEL_PARQUET_WRITERS_DIR not set";
-  const auto manifest = nlohmann::json::parse(
-      bagel::data::testing::ReadFileBytes(std::string(dir) + "/manifest.json"));
+  const auto manifest =
+      nlohmann::json::parse(bagel::testing::ReadFileBytes(std::string(dir) + "/manifest.json"));
   ASSERT_GE(manifest["t2i"].size(), 27u);
   ASSERT_GE(manifest["edit"].size(), 5u);
   for (const auto& [path, rows] : manifest["t2i"].items()) {

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
-#include "worker/data/testing/reference_data.h"
+#include "testing/reference_data.h"
 
 namespace bagel::data {
 namespace {
@@ -13,8 +13,8 @@ namespace {
 // getrandbits, _randbelow and shuffle against CPython 3's random.Random for several seeds
 // (small, the official 42, above 2^32) and list lengths.
 TEST(PythonRandom, MatchesCPython) {
-  const auto cases =
-      nlohmann::json::parse(testing::ReadFileBytes(testing::ReferencePath("python_random.json")));
+  const auto cases = nlohmann::json::parse(
+      bagel::testing::ReadFileBytes(bagel::testing::ReferencePath("python_random.json")));
   ASSERT_FALSE(cases.empty());
   for (const auto& c : cases) {
     const uint64_t seed = c["seed"].get<uint64_t>();

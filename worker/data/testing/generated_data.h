@@ -8,15 +8,15 @@
 #include <filesystem>
 #include <memory>
 
+#include "testing/reference_data.h"
+#include "tokenizer/qwen2_tokenizer.h"
 #include "worker/data/datasets/dataset_generator.h"
-#include "worker/data/testing/reference_data.h"
-#include "worker/data/tokenizer/qwen2_tokenizer.h"
 
 namespace bagel::data::testing {
 
 inline const tokenizer::Qwen2Tokenizer& SharedTokenizer() {
   static const tokenizer::Qwen2Tokenizer tok =
-      tokenizer::Qwen2Tokenizer::FromDirectory(GoldenTokenizerDir());
+      tokenizer::Qwen2Tokenizer::FromDirectory(bagel::testing::GoldenTokenizerDir());
   return tok;
 }
 

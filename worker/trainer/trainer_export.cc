@@ -1,0 +1,20 @@
+// Trainer: the HF export at the end of the job (checkpoint.export_hf): the EMA (or master)
+// weights in the layout the official code loads, with the VAE and the tokenizer beside them.
+#include <filesystem>
+
+#include "worker/trainer/sharded_export.h"
+#include "worker/trainer/trainer.h"
+
+namespace bagel::train {
+
+std::string Trainer::ExportHf() {
+  ShardedExportOptions eo;
+  eo.dir = (std::filesystem::path(job_dir_) / "hf").string();
+  eo.ema = spec_.train.ema_decay > 0;
+  eo.vae_path = stage_ == 2 ? spec_.model.vae : "";
+  eo.tokenizer_from = tokenizer_dir_;
+  ExportShardedHf(*engine_, model_->config(), eo);
+  return eo.dir;
+}
+
+}  // namespace bagel::train
