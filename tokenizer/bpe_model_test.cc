@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testing/temp_dir.h"
 #include "tokenizer/tokenizer_error.h"
 #include "tokenizer/tokenizer_files.h"
 #include "tokenizer/toy_tokenizer_for_test.h"
@@ -13,7 +14,7 @@ namespace {
 using ::testing::HasSubstr;
 
 TokenizerDefinition ToyDefinition() {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   WriteToyVocabAndMergesForTest(dir.path());
   return ReadTokenizerDirectory(dir.path());
 }

@@ -5,6 +5,7 @@
 
 #include <sstream>
 
+#include "testing/temp_dir.h"
 #include "tokenizer/tokenizer_error.h"
 #include "tokenizer/toy_tokenizer_for_test.h"
 
@@ -13,12 +14,12 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class JsonLinesTest : public testing::Test {
+class JsonLinesTest : public ::testing::Test {
  protected:
   JsonLinesTest() : tokenizer_(MakeToy()) {}
 
   static Qwen2Tokenizer MakeToy() {
-    TempDirForTest dir;
+    bagel::testing::TempDir dir;
     WriteToyVocabAndMergesForTest(dir.path());
     return Qwen2Tokenizer::FromDirectory(dir.path());
   }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "testing/golden_dir.h"
+#include "testing/temp_dir.h"
 #include "tokenizer/byte_level_alphabet.h"
 #include "tokenizer/qwen2_tokenizer.h"
 #include "tokenizer/toy_tokenizer_for_test.h"
@@ -153,7 +154,7 @@ TEST_F(GoldenTokenizerTest, TokenizerJsonGivesIdenticalResults) {
     const nlohmann::json tokenizer_json = {
         {"added_tokens", added_list},
         {"model", {{"type", "BPE"}, {"vocab", vocab}, {"merges", merge_list}}}};
-    TempDirForTest dir;
+    bagel::testing::TempDir dir;
     WriteFileForTest(dir.path() / "tokenizer.json", tokenizer_json.dump());
     const Qwen2Tokenizer from_json = Qwen2Tokenizer::FromDirectory(dir.path());
     for (const GoldenCase& golden_case : *cases_) {

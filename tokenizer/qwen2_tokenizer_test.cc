@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include "testing/temp_dir.h"
 #include "tokenizer/tokenizer_error.h"
 #include "tokenizer/tokenizer_files.h"
 #include "tokenizer/toy_tokenizer_for_test.h"
@@ -17,7 +18,7 @@ using ::testing::HasSubstr;
 using Ids = std::vector<TokenId>;
 
 Qwen2Tokenizer ToyTokenizer(TokenizerOptions options = {}, bool with_added_tokens = true) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   WriteToyVocabAndMergesForTest(dir.path(), with_added_tokens);
   return Qwen2Tokenizer::FromDirectory(dir.path(), options);
 }
@@ -120,7 +121,7 @@ TEST(Qwen2TokenizerTest, CacheDoesNotChangeResults) {
 }
 
 TEST(Qwen2TokenizerTest, IgnoreMergesTakesWholeVocabularyWords) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   nlohmann::json json = ToyTokenizerJsonForTest(false);
   json["model"]["ignore_merges"] = true;
   // "hl" is a token that the merges could never build.

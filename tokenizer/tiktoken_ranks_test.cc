@@ -9,6 +9,7 @@
 #include <map>
 
 #include "testing/golden_dir.h"
+#include "testing/temp_dir.h"
 #include "tokenizer/qwen2_tokenizer.h"
 #include "tokenizer/tokenizer_error.h"
 #include "tokenizer/tokenizer_files.h"
@@ -53,7 +54,7 @@ std::string ErrorOf(Read read) {
 }
 
 TEST(TiktokenRanksTest, DerivesEachTokensMergeFromLowerRanks) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   // "lo" then "low"; "er" then "lower" = "low" + "er" (not "lo"+"wer": "wer" has no rank).
   WriteFileForTest(dir.path() / "r.tiktoken", RanksFile({"lo", "low", "er", "lower", " l"}));
   const TokenizerDefinition d = ReadTiktokenRanks(dir.path() / "r.tiktoken");
@@ -65,7 +66,7 @@ TEST(TiktokenRanksTest, DerivesEachTokensMergeFromLowerRanks) {
 }
 
 TEST(TiktokenRanksTest, WrittenFilesEncodeAsRankBpe) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   WriteFileForTest(dir.path() / "r.tiktoken", RanksFile({"lo", "low", "er", "lower", " l"}));
   TokenizerDefinition d = ReadTiktokenRanks(dir.path() / "r.tiktoken");
   d.added_tokens = Qwen2SpecialTokens(261);
@@ -83,7 +84,7 @@ TEST(TiktokenRanksTest, WrittenFilesEncodeAsRankBpe) {
 }
 
 TEST(TiktokenRanksTest, BadFilesNameTheLine) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   const fs::path file = dir.path() / "r.tiktoken";
   const std::string good = RanksFile({});
   WriteFileForTest(file, good + "!!!! 256\n");

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "testing/temp_dir.h"
 #include "tokenizer/tokenizer_error.h"
 #include "tokenizer/toy_tokenizer_for_test.h"
 
@@ -24,7 +25,7 @@ std::string ErrorOf(Read read) {
 }
 
 TEST(TokenizerFilesTest, ReadsVocabMergesAndAddedTokens) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   WriteToyVocabAndMergesForTest(dir.path());
   const TokenizerDefinition definition = ReadTokenizerDirectory(dir.path());
   EXPECT_EQ(definition.vocab.size(), 256u + ToyMergesForTest().size());
@@ -37,7 +38,7 @@ TEST(TokenizerFilesTest, ReadsVocabMergesAndAddedTokens) {
 
 TEST(TokenizerFilesTest, ReadsTokenizerJsonWithEitherMergeForm) {
   for (bool pair_merges : {false, true}) {
-    TempDirForTest dir;
+    bagel::testing::TempDir dir;
     WriteFileForTest(dir.path() / "tokenizer.json", ToyTokenizerJsonForTest(pair_merges).dump());
     const TokenizerDefinition definition = ReadTokenizerDirectory(dir.path());
     EXPECT_EQ(definition.merges, ToyMergesForTest());
@@ -51,14 +52,14 @@ TEST(TokenizerFilesTest, ReadsTokenizerJsonWithEitherMergeForm) {
 }
 
 TEST(TokenizerFilesTest, TokenizerJsonTakesPrecedence) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   WriteFileForTest(dir.path() / "vocab.json", "not json");
   WriteFileForTest(dir.path() / "tokenizer.json", ToyTokenizerJsonForTest(false).dump());
   EXPECT_EQ(ReadTokenizerDirectory(dir.path()).added_tokens.size(), 5u);
 }
 
 TEST(TokenizerFilesTest, ReadsTokenizerConfigAddedTokens) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   WriteToyVocabAndMergesForTest(dir.path(), /*with_added_tokens=*/false);
   WriteFileForTest(dir.path() / "tokenizer_config.json", R"({"added_tokens_decoder": {
       "300": {"content": "<|im_start|>", "lstrip": false, "normalized": false, "rstrip": false,
@@ -70,7 +71,7 @@ TEST(TokenizerFilesTest, ReadsTokenizerConfigAddedTokens) {
 }
 
 TEST(TokenizerFilesTest, MissingFilesAreNamed) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   EXPECT_THAT(ErrorOf([&] { ReadTokenizerDirectory(dir.path() / "absent"); }),
               HasSubstr("absent: not a directory"));
   EXPECT_THAT(ErrorOf([&] { ReadTokenizerDirectory(dir.path()); }),
@@ -81,7 +82,7 @@ TEST(TokenizerFilesTest, MissingFilesAreNamed) {
 }
 
 TEST(TokenizerFilesTest, CorruptVocabIsNamed) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   WriteToyVocabAndMergesForTest(dir.path());
   WriteFileForTest(dir.path() / "vocab.json", R"({"a": 1, "b": )");
   EXPECT_THAT(ErrorOf([&] { ReadTokenizerDirectory(dir.path()); }),
@@ -97,7 +98,7 @@ TEST(TokenizerFilesTest, CorruptVocabIsNamed) {
 }
 
 TEST(TokenizerFilesTest, CorruptMergesAreNamedByLine) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   WriteToyVocabAndMergesForTest(dir.path());
   WriteFileForTest(dir.path() / "merges.txt", "#version: 0.2\nh e\nl  l\n");
   EXPECT_THAT(
@@ -112,7 +113,7 @@ TEST(TokenizerFilesTest, CorruptMergesAreNamedByLine) {
 }
 
 TEST(TokenizerFilesTest, CorruptTokenizerJsonIsNamedByField) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   const fs::path file = dir.path() / "tokenizer.json";
   auto error_for = [&](const nlohmann::json& contents) {
     WriteFileForTest(file, contents.dump());
@@ -154,7 +155,7 @@ TEST(TokenizerFilesTest, CorruptTokenizerJsonIsNamedByField) {
 }
 
 TEST(TokenizerFilesTest, CorruptAddedTokensAreNamed) {
-  TempDirForTest dir;
+  bagel::testing::TempDir dir;
   WriteToyVocabAndMergesForTest(dir.path());
   WriteFileForTest(dir.path() / "added_tokens.json", R"({"<|im_start|>": "x"})");
   EXPECT_THAT(ErrorOf([&] { ReadTokenizerDirectory(dir.path()); }),

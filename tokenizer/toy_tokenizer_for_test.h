@@ -1,12 +1,9 @@
-// Test-only helpers: a scratch directory and a tiny byte-level tokenizer written in both layouts
+// Test-only helpers: a tiny byte-level tokenizer written in both layouts
 // (vocab.json + merges.txt + added_tokens.json, and tokenizer.json). The toy vocabulary gives byte
 // b the id b, merges "hello" and " world", and has five added tokens (ids 299..303), leaving ids
 // 265..298 unused.
 #pragma once
 
-#include <unistd.h>
-
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -18,28 +15,6 @@
 #include "tokenizer/byte_level_alphabet.h"
 
 namespace bagel::tokenizer {
-
-// A fresh directory under $TMPDIR, removed with everything in it on destruction.
-class TempDirForTest {
- public:
-  TempDirForTest() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base != nullptr ? base : "/tmp") + "/bagel_tokenizer_XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDirForTest() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDirForTest(const TempDirForTest&) = delete;
-  TempDirForTest& operator=(const TempDirForTest&) = delete;
-
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline void WriteFileForTest(const std::filesystem::path& path, const std::string& contents) {
   std::ofstream out(path, std::ios::binary);

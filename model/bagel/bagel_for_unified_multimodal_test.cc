@@ -9,6 +9,7 @@
 #include "model/config/presets.h"
 #include "model/io/safetensors.h"
 #include "model/siglip/patch_embedding.h"
+#include "testing/temp_dir.h"
 
 namespace bagel {
 namespace {
@@ -117,8 +118,8 @@ TEST(BagelForUnifiedMultimodalTest, InitializeWeightsIsSeededAndFollowsTheRecipe
 }
 
 TEST(BagelForUnifiedMultimodalTest, FromPretrainedRoundTripsAndNormalisesTheStage) {
-  const fs::path dir = fs::temp_directory_path() / ("bagel_fp_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
+  const bagel::testing::TempDir tmp;
+  const fs::path& dir = tmp.path();
   auto model = Tiny(2, 3);
   WriteBagelConfig(model->config(), dir.string());
   io::WriteSafetensors((dir / "ema.safetensors").string(), io::CheckpointStateDict(*model));
@@ -133,13 +134,14 @@ TEST(BagelForUnifiedMultimodalTest, FromPretrainedRoundTripsAndNormalisesTheStag
   EXPECT_EQ(s1.model->Stage(), 1);
   EXPECT_FALSE(s1.report.dropped.empty());
   EXPECT_THROW(BagelForUnifiedMultimodal::FromPretrained(dir.string(), 3), c10::Error);
-  fs::remove_all(dir);
 }
 
 // Stage 2 from a Stage 1 checkpoint (SERVICE.md): each *_moe_gen weight copied from its
 // understanding twin, the flow-matching heads freshly initialised, and every such key reported.
 TEST(BagelForUnifiedMultimodalTest, Stage2FromAStage1CheckpointCopiesTheGenerationExpert) {
-  const fs::path dir = fs::temp_directory_path() / ("bagel_s1s2_" + std::to_string(::getpid()));
+  // A folder inside the temporary one: the export stages in a sibling, dir + ".staging".
+  const bagel::testing::TempDir tmp;
+  const fs::path dir = tmp.path() / "checkpoint";
   auto s1 = Tiny(1, 3);
   ExportHfCheckpoint(*s1, dir.string());
   auto s2 = BagelForUnifiedMultimodal::FromPretrained(dir.string(), 2, /*strict=*/false);
@@ -159,7 +161,6 @@ TEST(BagelForUnifiedMultimodalTest, Stage2FromAStage1CheckpointCopiesTheGenerati
   EXPECT_TRUE(copied && fresh);
   EXPECT_THROW(BagelForUnifiedMultimodal::FromPretrained(dir.string(), 2, /*strict=*/true),
                c10::Error);
-  fs::remove_all(dir);
 }
 
 TEST(BagelForUnifiedMultimodalTest, Stage1ForwardKeepsSamplesApart) {

@@ -7,6 +7,7 @@
 
 #include "model/config/presets.h"
 #include "model/config/stage.h"
+#include "testing/temp_dir.h"
 
 namespace bagel {
 namespace {
@@ -131,8 +132,8 @@ TEST(BagelConfigTest, TrimmedVitMustKeepALayer) {
 }
 
 TEST(BagelConfigTest, WriteThenLoadRoundTrips) {
-  const auto dir = std::filesystem::temp_directory_path() / "bagel_config_roundtrip";
-  std::filesystem::remove_all(dir);
+  const bagel::testing::TempDir tmp;
+  const auto dir = tmp.path() / "config";  // not there yet: WriteBagelConfig makes it
   BagelConfig c = PresetConfig("tiny");
   PrepareConfigForStage(c, 2);
   WriteBagelConfig(c, dir.string());
@@ -142,19 +143,17 @@ TEST(BagelConfigTest, WriteThenLoadRoundTrips) {
   EXPECT_EQ(back.vit.num_hidden_layers, 3);
   EXPECT_EQ(back.max_latent_size, 8);
   EXPECT_EQ(back.StageFromFile(), 2);
-  std::filesystem::remove_all(dir);
 }
 
 TEST(BagelConfigTest, LoadNamesAMissingFile) {
-  const auto dir = std::filesystem::temp_directory_path() / "bagel_config_missing";
-  std::filesystem::create_directories(dir);
+  const bagel::testing::TempDir tmp;
+  const auto& dir = tmp.path();
   std::string err = ErrorOf([&] { LoadBagelConfig(dir.string()); });
   EXPECT_NE(err.find("llm_config.json"), std::string::npos) << err;
   std::ofstream(dir / "llm_config.json") << "{not json";
   std::ofstream(dir / "vit_config.json") << "{}";
   err = ErrorOf([&] { LoadBagelConfig(dir.string()); });
   EXPECT_NE(err.find("llm_config.json: not valid JSON"), std::string::npos) << err;
-  std::filesystem::remove_all(dir);
 }
 
 TEST(StageTest, NormalisesTheFourSpellings) {

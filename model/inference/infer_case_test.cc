@@ -5,32 +5,37 @@
 #include <filesystem>
 #include <fstream>
 
+#include "testing/temp_dir.h"
+
 namespace bagel {
 namespace {
 
-namespace fs = std::filesystem;
-
-std::string Write(const std::string& text) {
-  const std::string path = (fs::temp_directory_path() / "infer_case_test.json").string();
-  std::ofstream(path) << text;
-  return path;
-}
-
-std::string Error(const std::string& text) {
-  try {
-    ReadInferCaseSpec(Write(text));
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
+class InferCaseTest : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& text) const {
+    const std::string path = dir_.File("infer_case_test.json");
+    std::ofstream(path) << text;
+    return path;
   }
-  return "";
-}
+
+  std::string Error(const std::string& text) const {
+    try {
+      ReadInferCaseSpec(Write(text));
+    } catch (const c10::Error& e) {
+      return e.what_without_backtrace();
+    }
+    return "";
+  }
+
+  bagel::testing::TempDir dir_;
+};
 
 const char* kT2i = R"({"kind": "infer", "task": "t2i", "num_timesteps": 5, "cfg_text_scale": 4.0,
   "cfg_img_scale": 1.0, "cfg_interval": [0.4, 1.0], "timestep_shift": 3.0,
   "cfg_renorm_type": "global", "cfg_renorm_min": 0.0, "image_shape": [64, 96],
   "special_tokens": {"bos": 252, "eos": 253, "start_of_image": 254, "end_of_image": 255}})";
 
-TEST(InferCaseTest, ReadsTheSamplerSettingsAndSpecialTokens) {
+TEST_F(InferCaseTest, ReadsTheSamplerSettingsAndSpecialTokens) {
   InferCaseSpec s = ReadInferCaseSpec(Write(kT2i));
   EXPECT_EQ(s.task, "t2i");
   EXPECT_EQ(s.image.num_timesteps, 5);
@@ -45,7 +50,7 @@ TEST(InferCaseTest, ReadsTheSamplerSettingsAndSpecialTokens) {
   EXPECT_EQ(s.tokens.bos, 151644);  // Qwen2's <|im_start|> without special_tokens
 }
 
-TEST(InferCaseTest, ErrorsNameTheField) {
+TEST_F(InferCaseTest, ErrorsNameTheField) {
   std::string text = kT2i;
   EXPECT_NE(Error(R"({"task": "und"})").find("'max_length'"), std::string::npos);
   EXPECT_NE(Error(R"({"task": "draw"})").find("task 'draw'"), std::string::npos);
@@ -56,7 +61,6 @@ TEST(InferCaseTest, ErrorsNameTheField) {
   bad.replace(bad.find("\"num_timesteps\": 5"), 18, "\"num_timesteps\": \"5\"");
   EXPECT_NE(Error(bad).find("'num_timesteps' has the wrong type"), std::string::npos);
   EXPECT_NE(Error("{").find("invalid JSON"), std::string::npos);
-  fs::remove(fs::temp_directory_path() / "infer_case_test.json");
 }
 
 }  // namespace

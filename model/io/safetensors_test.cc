@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "testing/temp_dir.h"
+
 namespace bagel::io {
 namespace {
 
@@ -12,12 +14,7 @@ namespace fs = std::filesystem;
 
 class SafetensorsTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("safetensors_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  std::string Path(const std::string& name) const { return (dir_ / name).string(); }
+  std::string Path(const std::string& name) const { return dir_.File(name); }
 
   // Writes a file from a raw header and payload.
   std::string Raw(const std::string& name, const std::string& header, size_t payload) const {
@@ -37,7 +34,7 @@ class SafetensorsTest : public ::testing::Test {
     return "";
   }
 
-  fs::path dir_;
+  bagel::testing::TempDir dir_;
 };
 
 TEST_F(SafetensorsTest, RoundTripsEveryDtype) {
@@ -127,7 +124,7 @@ TEST_F(SafetensorsTest, SparseFileDescribesHugeTensorsWithoutStoringThem) {
                                 {{"big", {100000, 100000}}, {"small", {3}}}, at::kBFloat16);
   auto file = SafetensorsFile::Open(Path("sparse.safetensors"));
   EXPECT_EQ(file->Entry("big").NumElements(), 10000000000LL);
-  EXPECT_LT(fs::space(dir_).capacity, 1ull << 60);  // sanity
+  EXPECT_LT(fs::space(dir_.path()).capacity, 1ull << 60);  // sanity
   struct stat st {};
   ::stat(Path("sparse.safetensors").c_str(), &st);
   EXPECT_LT(st.st_blocks * 512, 1 << 20);  // nothing allocated on disk

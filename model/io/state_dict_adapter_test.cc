@@ -10,6 +10,7 @@
 #include "model/config/presets.h"
 #include "model/siglip/patch_embedding.h"
 #include "testing/golden_dir.h"
+#include "testing/temp_dir.h"
 
 namespace bagel::io {
 namespace {
@@ -36,17 +37,12 @@ std::shared_ptr<BagelForUnifiedMultimodal> TinyModel(
 
 class StateDictAdapterTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("adapter_test_" + std::to_string(::getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string Write(const std::string& name, const std::map<std::string, at::Tensor>& t) {
-    const std::string p = (dir_ / name).string();
+    const std::string p = dir_.File(name);
     WriteSafetensors(p, t);
     return p;
   }
-  fs::path dir_;
+  bagel::testing::TempDir dir_;
 };
 
 TEST(CheckpointKeyTest, ClassifiesByPattern) {
@@ -177,7 +173,7 @@ class RealSchemaTest : public StateDictAdapterTest {
   std::string Load(int stage,
                    const std::vector<std::pair<std::string, std::vector<int64_t>>>& entries,
                    LoadReport* report = nullptr) {
-    const std::string p = (dir_ / "ema.safetensors").string();
+    const std::string p = dir_.File("ema.safetensors");
     WriteSparseSafetensorsForTest(p, entries, at::kBFloat16);
     return ErrorOf([&] {
       LoadReport r =

@@ -9,6 +9,7 @@
 
 #include "model/io/safetensors.h"
 #include "testing/golden_dir.h"
+#include "testing/temp_dir.h"
 
 namespace bagel::vae {
 namespace {
@@ -34,10 +35,6 @@ std::map<std::string, at::Tensor> StateDict(const FluxVae& vae) {
   std::map<std::string, at::Tensor> out;
   for (const auto& item : vae.named_parameters()) out[item.key()] = item.value().detach();
   return out;
-}
-
-std::string TempFile(const std::string& name) {
-  return (fs::temp_directory_path() / ("flux_vae_test_" + name)).string();
 }
 
 std::string LoadError(const std::string& path) {
@@ -80,10 +77,10 @@ TEST(FluxVaeTest, Bf16EncodeKeepsNormsAndTheSampleInFloat32) {
 
 TEST(FluxVaeTest, LoadInfersTheShapeAndCopiesEveryTensor) {
   auto vae = SmallVae();
-  const std::string path = TempFile("roundtrip.safetensors");
+  const bagel::testing::TempDir dir;
+  const std::string path = dir.File("roundtrip.safetensors");
   io::WriteSafetensors(path, StateDict(*vae));
   auto loaded = FluxVae::Load(path);
-  fs::remove(path);
   EXPECT_EQ(loaded->params().ch, 32);
   EXPECT_EQ(loaded->params().ch_mult, (std::vector<int64_t>{1, 2}));
   EXPECT_EQ(loaded->params().num_res_blocks, 1);
@@ -96,7 +93,8 @@ TEST(FluxVaeTest, LoadInfersTheShapeAndCopiesEveryTensor) {
 
 TEST(FluxVaeTest, StrictLoadingNamesTheMissingUnexpectedOrMisshapenKey) {
   auto sd = StateDict(*SmallVae());
-  const std::string path = TempFile("strict.safetensors");
+  const bagel::testing::TempDir dir;
+  const std::string path = dir.File("strict.safetensors");
 
   auto missing = sd;
   missing.erase("decoder.up.1.block.0.conv1.bias");
@@ -129,7 +127,6 @@ TEST(FluxVaeTest, StrictLoadingNamesTheMissingUnexpectedOrMisshapenKey) {
     const std::string e = LoadError(path);
     EXPECT_NE(e.find("'encoder.conv_in.weight'"), std::string::npos) << e;
   }
-  fs::remove(path);
 }
 
 TEST(FluxVaeTest, PosteriorSampleIsMeanPlusStdTimesInjectedNoise) {
@@ -196,10 +193,10 @@ TEST(FluxVaeTest, FluxDevShapeMatchesTheReleasedSchema) {
     EXPECT_EQ(p->sizes(), at::IntArrayRef(shape.get<std::vector<int64_t>>())) << name;
     entries.emplace_back(name, shape.get<std::vector<int64_t>>());
   }
-  const std::string path = TempFile("schema.safetensors");
+  const bagel::testing::TempDir dir;
+  const std::string path = dir.File("schema.safetensors");
   io::WriteSparseSafetensorsForTest(path, entries, at::kFloat);
   const FluxVaeParams inferred = InferFluxVaeParams(*io::SafetensorsFile::Open(path));
-  fs::remove(path);
   EXPECT_EQ(inferred.Describe(), FluxDevVaeParams().Describe());
   EXPECT_EQ(inferred.downsample(), 8);
 }

@@ -11,6 +11,7 @@
 #include "model/testing/tensor_compare.h"
 #include "model/tools/forward_case.h"
 #include "testing/golden_dir.h"
+#include "testing/temp_dir.h"
 
 namespace bagel {
 namespace {
@@ -87,12 +88,12 @@ TEST_P(GoldenForwardTest, SplitLayoutGivesTheSameOutputsAsNestedMasks) {
   for (auto it = tensors.begin(); it != tensors.end();) {
     it = it->first.rfind("nested_attention_masks.", 0) == 0 ? tensors.erase(it) : std::next(it);
   }
-  const fs::path tmp = fs::temp_directory_path() / ("split_" + GetParam() + ".safetensors");
+  const bagel::testing::TempDir scratch;
+  const fs::path tmp = scratch.path() / ("split_" + GetParam() + ".safetensors");
   io::WriteSafetensors(tmp.string(), tensors);
   auto split = RunForwardCase((dir / "checkpoint").string(), tmp.string(), {});
   auto nested =
       RunForwardCase((dir / "checkpoint").string(), (dir / "batch.safetensors").string(), {});
-  fs::remove(tmp);
   auto report = testing::CompareTensors(nested, split, {1e-5, 1e-6});
   EXPECT_TRUE(report.ok) << report.Text(GetParam());
 }

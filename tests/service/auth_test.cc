@@ -8,6 +8,7 @@
 
 #include "bagel/v1/worker_service.grpc.pb.h"
 #include "service/client/channel.h"
+#include "testing/temp_dir.h"
 #include "tests/service/in_process_coordinator.h"
 
 namespace bagel::testing {
@@ -177,8 +178,8 @@ TEST_F(AuthTest, DrainNeedsAdmin) {
 
 // TLS with a self-signed certificate made by the openssl command (skipped without it).
 TEST(TlsTest, ServesTlsAndRefusesPlaintext) {
-  const fs::path dir = fs::temp_directory_path() / ("bagel-tls-" + std::to_string(getpid()));
-  fs::create_directories(dir);
+  const bagel::testing::TempDir tmp("bagel-tls");
+  const fs::path& dir = tmp.path();
   const std::string cmd =
       "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
       "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout " +
@@ -199,7 +200,6 @@ TEST(TlsTest, ServesTlsAndRefusesPlaintext) {
   auto plain = bagel::v1::JobService::NewStub(coord.Channel());
   ctx = service::MakeContext(kAliceToken, std::chrono::seconds(3));
   EXPECT_EQ(plain->ListJobs(ctx.get(), {}, &list).error_code(), StatusCode::UNAVAILABLE);
-  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -1,7 +1,5 @@
 #include "tests/service/in_process_coordinator.h"
 
-#include <unistd.h>
-
 #include <filesystem>
 
 #include "service/client/channel.h"
@@ -10,11 +8,9 @@ namespace bagel::testing {
 
 namespace fs = std::filesystem;
 
-InProcessCoordinator::InProcessCoordinator(
-    const std::string& name, const std::function<void(config::ServiceConfig&)>& tweak) {
-  root_ = (fs::temp_directory_path() / ("bagel-inproc-" + name + "-" + std::to_string(getpid())))
-              .string();
-  fs::remove_all(root_);
+InProcessCoordinator::InProcessCoordinator(const std::string& name,
+                                           const std::function<void(config::ServiceConfig&)>& tweak)
+    : dir_("bagel-inproc-" + name), root_(dir_.path().string()) {
   fs::create_directories(root_ + "/ckpt");
   fs::create_directories(root_ + "/data");
   config_.listen = "127.0.0.1:0";
@@ -39,8 +35,7 @@ InProcessCoordinator::InProcessCoordinator(
 }
 
 InProcessCoordinator::~InProcessCoordinator() {
-  server_.reset();
-  fs::remove_all(root_);
+  server_.reset();  // before dir_ goes with the database
 }
 
 void InProcessCoordinator::Restart() {

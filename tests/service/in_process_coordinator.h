@@ -7,6 +7,7 @@
 
 #include "config/service_config.h"
 #include "coordinator/rpc/coordinator_server.h"
+#include "testing/temp_dir.h"
 #include "tests/service/local_cluster.h"
 
 namespace bagel::testing {
@@ -28,7 +29,8 @@ class InProcessCoordinator {
   const std::string& root() const { return root_; }
 
  private:
-  std::string root_;
+  bagel::testing::TempDir dir_;  // declared first: it outlives the server
+  std::string root_;             // dir_.path() as a string
   config::ServiceConfig config_;
   std::unique_ptr<coord::CoordinatorServer> server_;
 };

@@ -41,9 +41,10 @@ std::string TestSourceDir() { return EnvOr("BAGEL_TEST_SOURCE_DIR", BAGEL_TEST_S
 std::string GoldenDir() { return EnvOr("BAGEL_GOLDEN_DIR", BAGEL_TEST_GOLDEN_DIR); }
 
 LocalCluster::LocalCluster(const std::string& name, ClusterOptions options)
-    : options_(std::move(options)), bin_dir_(BinDir()) {
-  root_ = (fs::temp_directory_path() / absl::StrCat("bagel-e2e-", name, "-", getpid())).string();
-  fs::remove_all(root_);
+    : options_(std::move(options)),
+      bin_dir_(BinDir()),
+      dir_(std::make_unique<bagel::testing::TempDir>("bagel-e2e-" + name)) {
+  root_ = dir_->path().string();
   ckpt_root_ = root_ + "/ckpt";
   data_root_ = root_ + "/data";
   fs::create_directories(ckpt_root_);
@@ -84,7 +85,12 @@ LocalCluster::~LocalCluster() {
   workers_.clear();  // kills what is left
   if (coordinator_.process && !coordinator_.exited->load()) coordinator_.process->Signal(SIGTERM);
   coordinator_.process.reset();
-  if (!std::getenv("BAGEL_KEEP_TEST_DIRS")) fs::remove_all(root_);
+  if (std::getenv("BAGEL_KEEP_TEST_DIRS")) {
+    std::fprintf(stderr, "kept %s\n", root_.c_str());
+    (void)dir_.release();  // never destroyed, so never removed
+  } else {
+    dir_.reset();
+  }
 }
 
 void LocalCluster::Launch(Proc& p, std::vector<std::string> argv,

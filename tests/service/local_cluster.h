@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "bagel/v1/cluster_service.grpc.pb.h"
 #include "bagel/v1/job_service.grpc.pb.h"
+#include "testing/temp_dir.h"
 #include "worker/agent/rank_process.h"
 
 namespace bagel::testing {
@@ -84,6 +85,8 @@ class LocalCluster {
 
   ClusterOptions options_;
   std::string bin_dir_;
+  // The temporary directory; left in place (not destroyed) with $BAGEL_KEEP_TEST_DIRS set.
+  std::unique_ptr<bagel::testing::TempDir> dir_;
   std::string root_, ckpt_root_, data_root_, config_path_;
   int port_ = 0;
   int coordinator_starts_ = 0;

@@ -22,15 +22,9 @@ namespace bagel::agent {
 namespace {
 
 namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 constexpr auto kCallDeadline = std::chrono::seconds(10);
 constexpr size_t kMaxProgressLines = 20000;
-
-int64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 void Log(const std::string& msg) { std::cerr << "bagel-worker: " << msg << std::endl; }
 
@@ -45,7 +39,10 @@ std::string RandomHex(int n) {
 
 }  // namespace
 
-Agent::Agent(AgentOptions options) : options_(std::move(options)), incarnation_(RandomHex(16)) {
+Agent::Agent(AgentOptions options)
+    : options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : &system_clock_),
+      incarnation_(RandomHex(16)) {
   for (int g = 0; g < options_.gpus; ++g) free_gpus_.insert(g);
   auto ch = service::MakeChannel(options_.client);
   if (!ch.ok()) {
@@ -175,8 +172,8 @@ void Agent::Run() {
   }
   StopAllRanks(options_.shutdown_grace_ms);
   // Best effort: let the coordinator hear the exits.
-  const auto until = Clock::now() + std::chrono::seconds(5);
-  while (Clock::now() < until) {
+  const auto until = SteadyClock::now() + std::chrono::seconds(5);
+  while (SteadyClock::now() < until) {
     if (FlushReports()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (exits_.empty()) break;
@@ -252,7 +249,7 @@ void Agent::HandleStart(const bagel::v1::Assignment& a) {
           x.mutable_rank()->set_rank(a.first_rank() + i);
           x.set_exit_code(contract::ExitStatus(contract::ExitCode::kFailed));
           x.set_message("bagel-worker: not enough free GPUs");
-          x.set_unix_ms(NowMs());
+          x.set_unix_ms(clock_->NowMs());
           if (options_.metrics)
             options_.metrics->RankExited(a.job_id(), a.attempt(), x.rank().rank(), 1);
           exits_.push_back(std::move(x));
@@ -347,7 +344,7 @@ void Agent::HandleStart(const bagel::v1::Assignment& a) {
       x.mutable_rank()->set_rank(rank);
       x.set_exit_code(contract::ExitStatus(contract::ExitCode::kLaunchFailed));
       x.set_message(std::string(proc.status().message()));
-      x.set_unix_ms(NowMs());
+      x.set_unix_ms(clock_->NowMs());
       if (options_.metrics) options_.metrics->RankExited(a.job_id(), a.attempt(), rank, 127);
       exits_.push_back(std::move(x));
     } else {
@@ -372,7 +369,7 @@ void Agent::HandleStop(const bagel::v1::Assignment& a) {
   LocalAttempt& la = it->second;
   if (la.stopping) return;
   la.stopping = true;
-  la.kill_at_ms = NowMs() + std::max<int64_t>(0, a.grace_ms());
+  la.kill_at_ms = clock_->NowMs() + std::max<int64_t>(0, a.grace_ms());
   int n = 0;
   for (auto& r : la.ranks) {
     if (!r.exited && r.process) {
@@ -386,7 +383,7 @@ void Agent::HandleStop(const bagel::v1::Assignment& a) {
 
 void Agent::Supervise() {
   std::lock_guard<std::mutex> lock(mu_);
-  const int64_t now = NowMs();
+  const int64_t now = clock_->NowMs();
   for (auto& [key, la] : attempts_) {
     if (!la.stopping || la.kill_at_ms > now) continue;
     for (auto& r : la.ranks) {
@@ -423,7 +420,7 @@ void Agent::OnLine(const Key& key, int32_t rank, const std::string& line) {
   p.mutable_rank()->set_attempt(key.second);
   p.mutable_rank()->set_rank(rank);
   p.set_json(service::SanitizeUtf8(line.substr(0, 64 << 10)));
-  p.set_unix_ms(NowMs());
+  p.set_unix_ms(clock_->NowMs());
   if (options_.metrics) {
     options_.metrics->Line(key.first, key.second, rank, p.json(), p.unix_ms());
   }
@@ -451,7 +448,7 @@ void Agent::OnExit(const Key& key, int32_t rank, int code, const std::string& me
   x.mutable_rank()->set_rank(rank);
   x.set_exit_code(code);
   x.set_message(service::SanitizeUtf8(message));
-  x.set_unix_ms(NowMs());
+  x.set_unix_ms(clock_->NowMs());
   exits_.push_back(std::move(x));
   if (options_.metrics) options_.metrics->RankExited(key.first, key.second, rank, code);
   std::cerr << "bagel-worker: job " << key.first << " attempt " << key.second << " rank " << rank
@@ -555,7 +552,7 @@ void Agent::HeartbeatLoop() {
     bagel::v1::HeartbeatResponse resp;
     const grpc::Status s = stub_->Heartbeat(ctx.get(), req, &resp);
     if (options_.metrics) options_.metrics->Heartbeat(s.ok());
-    if (s.ok()) last_heartbeat_unix_ms_ = NowMs();
+    if (s.ok()) last_heartbeat_unix_ms_ = clock_->NowMs();
     if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
       // The coordinator forgot us (restart without our record, or a lost lease): register again.
       Log("heartbeat refused: " + s.error_message());
@@ -575,8 +572,8 @@ void Agent::StopAllRanks(int64_t grace_ms) {
       }
     }
   }
-  const auto until = Clock::now() + std::chrono::milliseconds(grace_ms);
-  while (Clock::now() < until && LiveRanksForTest() > 0) {
+  const auto until = SteadyClock::now() + std::chrono::milliseconds(grace_ms);
+  while (SteadyClock::now() < until && LiveRanksForTest() > 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   std::lock_guard<std::mutex> lock(mu_);

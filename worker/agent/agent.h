@@ -23,6 +23,7 @@
 
 #include "bagel/v1/worker_service.grpc.pb.h"
 #include "service/client/channel.h"
+#include "service/common/clock.h"
 #include "worker/agent/agent_metrics.h"
 #include "worker/agent/rank_process.h"
 
@@ -40,6 +41,9 @@ struct AgentOptions {
   std::string work_dir;               // per-attempt specs
   int64_t shutdown_grace_ms = 30000;  // own SIGTERM: ranks get this long to checkpoint
   AgentMetrics* metrics = nullptr;    // not owned; outlives the agent; null: no metrics
+  // Wall time of reports and stop deadlines (not owned; null: the system clock). Tests pass a
+  // service::ManualClock, as the coordinator's tests do.
+  const service::Clock* clock = nullptr;
 };
 
 class Agent {
@@ -88,6 +92,8 @@ class Agent {
   void StopAllRanks(int64_t grace_ms);
 
   AgentOptions options_;
+  service::SystemClock system_clock_;
+  const service::Clock* clock_;
   std::string incarnation_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<bagel::v1::WorkerService::Stub> stub_;

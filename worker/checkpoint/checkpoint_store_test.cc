@@ -9,6 +9,7 @@
 #include "contract/checkpoint_layout.h"
 
 #include "model/io/safetensors.h"
+#include "testing/temp_dir.h"
 #include "worker/dist/local_launcher.h"
 
 namespace bagel::ckpt {
@@ -19,13 +20,8 @@ namespace fs = std::filesystem;
 class CheckpointStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("ckpt_test_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
     world_ = dist::Communicator::Create(dist::DistEnv{}, at::kCPU, std::chrono::seconds(30));
   }
-  void TearDown() override { fs::remove_all(root_); }
 
   WriteResult WriteStep(CheckpointStore& store, int64_t step, int64_t keep = 10) {
     std::map<std::string, at::Tensor> tensors = {{"x", at::full({4}, static_cast<float>(step))}};
@@ -33,18 +29,18 @@ class CheckpointStoreTest : public ::testing::Test {
                        {{"note", "test"}}, keep);
   }
 
-  fs::path root_;
+  bagel::testing::TempDir root_;
   std::shared_ptr<dist::Communicator> world_;
 };
 
 TEST_F(CheckpointStoreTest, WritesAManifestedStepAndLatest) {
-  CheckpointStore store((root_ / "job").string());
+  CheckpointStore store((root_.path() / "job").string());
   WriteResult r = WriteStep(store, 5);
   EXPECT_EQ(fs::path(r.path).filename(), "step-00000005");
   EXPECT_GT(r.bytes, 0);
   EXPECT_NO_THROW(CheckpointStore::Validate(r.path));
-  EXPECT_FALSE(fs::exists(root_ / "job" / "step-00000005.staging"));
-  std::ifstream latest(root_ / "job" / "LATEST");
+  EXPECT_FALSE(fs::exists(root_.path() / "job" / "step-00000005.staging"));
+  std::ifstream latest(root_.path() / "job" / "LATEST");
   std::string name;
   latest >> name;
   EXPECT_EQ(name, "step-00000005");
@@ -57,7 +53,7 @@ TEST_F(CheckpointStoreTest, WritesAManifestedStepAndLatest) {
 }
 
 TEST_F(CheckpointStoreTest, CorruptOrPartialCheckpointsAreRefusedAndThePreviousOneUsed) {
-  CheckpointStore store((root_ / "job").string());
+  CheckpointStore store((root_.path() / "job").string());
   WriteStep(store, 1);
   WriteResult second = WriteStep(store, 2);
   // Flip a byte of the newest rank file: its digest no longer matches.
@@ -79,8 +75,8 @@ TEST_F(CheckpointStoreTest, CorruptOrPartialCheckpointsAreRefusedAndThePreviousO
   EXPECT_EQ(fs::path(*store.FindLatestComplete(&problems)).filename(), "step-00000001");
   ASSERT_FALSE(problems.empty());
   // A step directory without a manifest (crash before publishing) is never loaded.
-  fs::create_directories(root_ / "job" / "step-00000009");
-  std::ofstream(root_ / "job" / "step-00000009" / "rank-0-of-1.safetensors") << "partial";
+  fs::create_directories(root_.path() / "job" / "step-00000009");
+  std::ofstream(root_.path() / "job" / "step-00000009" / "rank-0-of-1.safetensors") << "partial";
   problems.clear();
   EXPECT_EQ(fs::path(*store.FindLatestComplete(&problems)).filename(), "step-00000001");
   bool named = false;
@@ -92,21 +88,21 @@ TEST_F(CheckpointStoreTest, CorruptOrPartialCheckpointsAreRefusedAndThePreviousO
 }
 
 TEST_F(CheckpointStoreTest, RetentionKeepsTheNewestLatestAndPinned) {
-  CheckpointStore store((root_ / "job").string());
+  CheckpointStore store((root_.path() / "job").string());
   WriteStep(store, 1);
   WriteStep(store, 2);
-  fs::create_directories(root_ / "job");
-  std::ofstream(root_ / "job" / "PINNED") << "step-00000001\n";
+  fs::create_directories(root_.path() / "job");
+  std::ofstream(root_.path() / "job" / "PINNED") << "step-00000001\n";
   WriteStep(store, 3, /*keep=*/1);
   WriteResult r = WriteStep(store, 4, /*keep=*/1);
-  EXPECT_TRUE(fs::exists(root_ / "job" / "step-00000001"));  // pinned
-  EXPECT_FALSE(fs::exists(root_ / "job" / "step-00000002"));
-  EXPECT_FALSE(fs::exists(root_ / "job" / "step-00000003"));
+  EXPECT_TRUE(fs::exists(root_.path() / "job" / "step-00000001"));  // pinned
+  EXPECT_FALSE(fs::exists(root_.path() / "job" / "step-00000002"));
+  EXPECT_FALSE(fs::exists(root_.path() / "job" / "step-00000003"));
   EXPECT_TRUE(fs::exists(r.path));
 }
 
 TEST_F(CheckpointStoreTest, APublishedStepIsNeverOverwritten) {
-  CheckpointStore store((root_ / "job").string());
+  CheckpointStore store((root_.path() / "job").string());
   WriteResult first = WriteStep(store, 7);
   const std::string digest_before = fs::path(first.path).string();
   std::map<std::string, at::Tensor> other = {{"x", at::full({4}, 123.0f)}};
@@ -119,7 +115,7 @@ TEST_F(CheckpointStoreTest, APublishedStepIsNeverOverwritten) {
 TEST_F(CheckpointStoreTest, SeveralRanksWriteOneCheckpoint) {
   const int world = 3;
   const auto [listen_fd, port] = dist::ListenOnFreePort();
-  const std::string job = (root_ / "multi").string();
+  const std::string job = (root_.path() / "multi").string();
   std::vector<std::thread> ranks;
   std::vector<std::string> errors(world);
   for (int r = 0; r < world; ++r) {

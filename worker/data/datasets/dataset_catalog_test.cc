@@ -1,12 +1,12 @@
 #include "worker/data/datasets/dataset_catalog.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 
+#include "testing/temp_dir.h"
 #include "worker/data/sharding/python_random.h"
 
 namespace bagel::data {
@@ -27,16 +27,9 @@ TEST(ShardOf, SlicesPerRankThenPerWorkerReversed) {
 
 class CatalogTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("bagel_catalog_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
   std::string Write(const std::string& name, const std::string& text) {
-    std::ofstream(dir_ / name) << text;
-    return (dir_ / name).string();
+    std::ofstream(dir_.path() / name) << text;
+    return (dir_.path() / name).string();
   }
   config::DataGroupSpec Spec(const std::string& type, std::vector<std::string> paths) {
     config::DataGroupSpec s;
@@ -45,7 +38,7 @@ class CatalogTest : public ::testing::Test {
     s.paths = std::move(paths);
     return s;
   }
-  fs::path dir_;
+  bagel::testing::TempDir dir_;
   std::vector<std::string> notes_;
   std::function<void(const std::string&)> log_ = [this](const std::string& l) {
     notes_.push_back(l);
@@ -69,11 +62,11 @@ TEST_F(CatalogTest, JsonlLinesSortedThenShuffled) {
 
 // T2I: a directory's parquet files, repeated to num_used_data, sorted, shuffled.
 TEST_F(CatalogTest, ParquetFilesRepeatToNumUsedData) {
-  fs::create_directories(dir_ / "t2i");
+  fs::create_directories(dir_.path() / "t2i");
   for (const char* n : {"b.parquet", "a.parquet", "c.parquet", "skip.txt"}) {
-    std::ofstream(dir_ / "t2i" / n) << "x";
+    std::ofstream(dir_.path() / "t2i" / n) << "x";
   }
-  config::DataGroupSpec spec = Spec("t2i", {(dir_ / "t2i").string()});
+  config::DataGroupSpec spec = Spec("t2i", {(dir_.path() / "t2i").string()});
   spec.num_used_data = 5;
   spec.shuffle_seed = 3;
   const GroupCatalog c = BuildCatalog(spec, 0, log_);
@@ -87,14 +80,14 @@ TEST_F(CatalogTest, ParquetFilesRepeatToNumUsedData) {
 
 // Edit: (file, row group) pairs from parquet_info; unlisted files are skipped with a note.
 TEST_F(CatalogTest, EditItemsAreRowGroupsFromParquetInfo) {
-  fs::create_directories(dir_ / "edit");
+  fs::create_directories(dir_.path() / "edit");
   for (const char* n : {"x.parquet", "y.parquet", "z.parquet"})
-    std::ofstream(dir_ / "edit" / n) << "x";
-  config::DataGroupSpec spec = Spec("edit", {(dir_ / "edit").string()});
-  spec.parquet_info =
-      Write("info.json",
-            "{\"" + (dir_ / "edit" / "x.parquet").string() + "\": {\"num_row_groups\": 2}, \"" +
-                (dir_ / "edit" / "y.parquet").string() + "\": {\"num_row_groups\": 3}}");
+    std::ofstream(dir_.path() / "edit" / n) << "x";
+  config::DataGroupSpec spec = Spec("edit", {(dir_.path() / "edit").string()});
+  spec.parquet_info = Write("info.json", "{\"" + (dir_.path() / "edit" / "x.parquet").string() +
+                                             "\": {\"num_row_groups\": 2}, \"" +
+                                             (dir_.path() / "edit" / "y.parquet").string() +
+                                             "\": {\"num_row_groups\": 3}}");
   const GroupCatalog c = BuildCatalog(spec, 0, log_);
   EXPECT_EQ(c.items.size(), 5u);
   int x = 0, y = 0;
@@ -121,11 +114,12 @@ TEST_F(CatalogTest, ErrorsNameTheGroupAndPath) {
             std::string::npos);
   EXPECT_NE(error(Spec("text", {"/nonexistent.jsonl"})).find("/nonexistent.jsonl"),
             std::string::npos);
-  fs::create_directories(dir_ / "empty");
-  EXPECT_NE(error(Spec("t2i", {(dir_ / "empty").string()})).find("no *.parquet"),
+  fs::create_directories(dir_.path() / "empty");
+  EXPECT_NE(error(Spec("t2i", {(dir_.path() / "empty").string()})).find("no *.parquet"),
             std::string::npos);
   EXPECT_NE(error(Spec("text", {Write("e.jsonl", "")})).find("no lines"), std::string::npos);
-  EXPECT_NE(error(Spec("edit", {(dir_ / "empty").string()})).find("parquet"), std::string::npos);
+  EXPECT_NE(error(Spec("edit", {(dir_.path() / "empty").string()})).find("parquet"),
+            std::string::npos);
   EXPECT_NE(error(Spec("video", {})).find("'video'"), std::string::npos);
 }
 

@@ -1,7 +1,6 @@
 #include "worker/data/datasets/dataset_generator.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,6 +8,7 @@
 
 #include "imaging/image_decode.h"
 #include "testing/reference_data.h"
+#include "testing/temp_dir.h"
 #include "worker/data/parquet/parquet_file.h"
 
 namespace bagel::data {
@@ -26,8 +26,9 @@ std::vector<nlohmann::json> Lines(const std::string& path) {
 }
 
 TEST(DatasetGenerator, WritesTheOfficialLayouts) {
+  const bagel::testing::TempDir dir;
   DatasetGeneratorOptions o;
-  o.out_dir = (fs::temp_directory_path() / ("bagel_gen_" + std::to_string(getpid()))).string();
+  o.out_dir = dir.File("data");
   o.vlm_samples = 5;
   o.text_samples = 4;
   o.t2i_files = 2;
@@ -62,12 +63,12 @@ TEST(DatasetGenerator, WritesTheOfficialLayouts) {
   const auto instructions = edit->ReadColumn(0, "instruction_list");
   EXPECT_EQ(instructions.ListOfLists(0).size() + 1, images.List(0).size());
   EXPECT_TRUE(fs::exists(d.data_yaml));
-  fs::remove_all(o.out_dir);
 }
 
 TEST(DatasetGenerator, BadDataAddsOneRecordOfEachKind) {
+  const bagel::testing::TempDir dir;
   DatasetGeneratorOptions o;
-  o.out_dir = (fs::temp_directory_path() / ("bagel_gen_bad_" + std::to_string(getpid()))).string();
+  o.out_dir = dir.File("data");
   o.vlm_samples = 2;
   o.text_samples = 1;
   o.t2i_files = 1;
@@ -79,7 +80,6 @@ TEST(DatasetGenerator, BadDataAddsOneRecordOfEachKind) {
   EXPECT_TRUE(vlm[2].is_discarded());  // the malformed line
   EXPECT_THROW(imaging::DecodeImageFile((fs::path(d.vlm_images) / "images/corrupt.jpg").string()),
                imaging::ImageDecodeError);
-  fs::remove_all(o.out_dir);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "imaging/image_decode.h"
+#include "tokenizer/tokenizer_error.h"
 #include "worker/data/parquet/parquet_file.h"
 
 namespace bagel::data {
@@ -201,7 +202,7 @@ ReadResult GroupReader::Read() {
     parquet::ParquetFile* f = nullptr;
     try {
       f = &File(file);
-    } catch (const std::exception& e) {
+    } catch (const parquet::ParquetError& e) {
       NextUnit();
       skipped_in_pass_[kSkipUnreadable]++;
       return {ref, std::nullopt, kSkipUnreadable, e.what()};
@@ -313,14 +314,19 @@ ReadResult GroupReader::Build(const SampleRef& ref) {
     return skip(e.reason(), e.what());
   } catch (const parquet::ParquetError& e) {
     return skip(kSkipUnreadable, e.what());
-  } catch (const c10::Error& e) {
+  } catch (const imaging::ImageDecodeError& e) {
+    return skip(kSkipBadImage, e.what());
+  } catch (const tokenizer::TokenizerError& e) {
+    return skip(kSkipMalformed, e.what());
+  } catch (const nlohmann::json::exception& e) {
+    // A record of the wrong shape (a field of another JSON type): the input's fault.
+    return skip(kSkipMalformed, std::string("malformed record: ") + e.what());
+  } catch (const c10::ValueError& e) {
     return skip(kSkipMalformed, e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    // Anything else a record or file can provoke (a library's own exception, an allocation a
-    // corrupt size asked for): skipped, never the end of training.
-    return skip(IsJsonl(catalog_.kind) ? kSkipMalformed : kSkipUnreadable,
-                std::string("cannot read: ") + e.what());
   }
+  // Nothing else is caught: a c10::Error from an internal invariant (TORCH_INTERNAL_ASSERT), an
+  // out-of-memory or any other failure is the program's, not the record's, and ends the attempt
+  // (docs/ARCHITECTURE.md, "Errors").
   good_in_pass_ = true;
   return out;
 }

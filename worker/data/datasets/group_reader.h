@@ -13,9 +13,12 @@
 // Bad records never throw: Read() returns them with a skip reason (sample_builders.h) and a
 // message naming the file and line / row. A parquet file that cannot be opened, or a row group
 // that lacks a column or has a corrupt page, skips its whole unit / row group with one counted
-// "unreadable_file"; any other exception while building a record is a skip too (naming the file
-// and row), so no bad file stops training. A full pass that gives no usable sample is
-// a c10::Error naming the group: the dataset can yield nothing.
+// "unreadable_file"; the input errors of building a record (SkipSample, ParquetError,
+// ImageDecodeError, TokenizerError, a JSON type error, c10::ValueError) are skips too, naming the
+// file and row, so no bad file stops training. Anything else -- an internal invariant
+// (TORCH_INTERNAL_ASSERT), an allocation failure -- is the program's fault and propagates. A
+// full pass that gives no usable sample is a c10::Error naming the group: the dataset can yield
+// nothing.
 #pragma once
 
 #include <cstdint>

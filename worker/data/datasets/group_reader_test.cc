@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "testing/temp_dir.h"
 #include "worker/data/parquet/parquet_file.h"
 #include "worker/data/parquet/parquet_writer.h"
 #include "worker/data/testing/generated_data.h"
@@ -119,9 +120,9 @@ TEST(GroupReader, BadRecordsComeBackWithAReasonAndTheirRow) {
       << bad.message;
 }
 
-// A T2I file of `rows` rows in row groups of `per_group`; image cells "\0binK" (not pictures:
-// every row is a bad_image skip, which is enough to follow the reader's cursor).
-std::string WriteT2i(const std::string& name, int rows, int per_group) {
+// A T2I file of `rows` rows in row groups of `per_group`, written at `path`; image cells "\0binK"
+// (not pictures: every row is a bad_image skip, which is enough to follow the reader's cursor).
+std::string WriteT2i(const std::string& path, int rows, int per_group) {
   std::vector<parquet::Row> data;
   for (int i = 0; i < rows; ++i) {
     parquet::Row r(2);
@@ -129,7 +130,6 @@ std::string WriteT2i(const std::string& name, int rows, int per_group) {
     r[1].scalar = "{}";
     data.push_back(r);
   }
-  const std::string path = (std::filesystem::temp_directory_path() / name).string();
   parquet::WriteParquet(
       path, {{"image", parquet::ColumnKind::kBinary}, {"captions", parquet::ColumnKind::kString}},
       data, per_group);
@@ -155,7 +155,8 @@ size_t OpenFds() {
 // A worker reading many files keeps only a couple open (thousands of files per rank would
 // otherwise exhaust RLIMIT_NOFILE).
 TEST(GroupReader, KeepsFewParquetFilesOpen) {
-  const std::string path = WriteT2i("bagel_group_reader_fds.parquet", 2, 2);
+  const bagel::testing::TempDir dir;
+  const std::string path = WriteT2i(dir.File("bagel_group_reader_fds.parquet"), 2, 2);
   const GroupCatalog catalog = T2iCatalog(std::vector<std::string>(12, path));
   std::vector<WorkUnit> units;
   for (int64_t i = 0; i < 12; ++i) units.push_back({i, 0, 0, false});
@@ -167,13 +168,13 @@ TEST(GroupReader, KeepsFewParquetFilesOpen) {
     EXPECT_EQ(rr.skip_reason, kSkipBadImage) << rr.message;
   }
   EXPECT_LE(OpenFds(), before + 2);
-  std::filesystem::remove(path);
 }
 
 // A row group whose column cannot be read is one counted skip; its other rows are not read (nor
 // decoded again) and the next record is the next row group's first.
 TEST(GroupReader, UnreadableRowGroupIsSkippedWhole) {
-  const std::string path = WriteT2i("bagel_group_reader_bad_rg.parquet", 6, 3);
+  const bagel::testing::TempDir dir;
+  const std::string path = WriteT2i(dir.File("bagel_group_reader_bad_rg.parquet"), 6, 3);
   {  // The first image value's PLAIN length runs far past its page.
     std::ifstream in(path, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -201,7 +202,6 @@ TEST(GroupReader, UnreadableRowGroupIsSkippedWhole) {
     EXPECT_NE(std::string(e.what()).find("3 bad_image, 1 unreadable_file"), std::string::npos)
         << e.what();
   }
-  std::filesystem::remove(path);
 }
 
 TEST(GroupReader, CursorJsonRoundTrips) {

@@ -1,7 +1,6 @@
 #include "worker/data/datasets/training_data_stream.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -9,6 +8,7 @@
 #include <set>
 
 #include "testing/reference_data.h"
+#include "testing/temp_dir.h"
 #include "worker/data/datasets/dataset_generator.h"
 
 namespace bagel::data {
@@ -20,18 +20,19 @@ using nlohmann::json;
 class StreamTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = fs::temp_directory_path() / ("bagel_stream_test_" + std::to_string(getpid()));
+    root_ = new bagel::testing::TempDir();
     DatasetGeneratorOptions o;
-    o.out_dir = (root_ / "good").string();
+    o.out_dir = root_->File("good");
     good_ = new GeneratedDataset(GenerateDatasets(o));
-    o.out_dir = (root_ / "bad").string();
+    o.out_dir = root_->File("bad");
     o.bad_data = true;
     bad_ = new GeneratedDataset(GenerateDatasets(o));
   }
   static void TearDownTestSuite() {
     delete good_;
     delete bad_;
-    fs::remove_all(root_);
+    delete root_;
+    root_ = nullptr;
   }
 
   static config::DataGroupSpec Group(const GeneratedDataset& d, const std::string& type) {
@@ -77,12 +78,12 @@ class StreamTest : public ::testing::Test {
     return {Group(d, "vlm_sft"), Group(d, "text"), Group(d, "t2i"), Group(d, "edit")};
   }
 
-  static fs::path root_;
+  static bagel::testing::TempDir* root_;
   static GeneratedDataset* good_;
   static GeneratedDataset* bad_;
   std::vector<std::string> logs_;
 };
-fs::path StreamTest::root_;
+bagel::testing::TempDir* StreamTest::root_ = nullptr;
 GeneratedDataset* StreamTest::good_ = nullptr;
 GeneratedDataset* StreamTest::bad_ = nullptr;
 
@@ -274,7 +275,7 @@ TEST_F(StreamTest, BadDataIsSkippedCountedAndLogged) {
 }
 
 TEST_F(StreamTest, ADatasetThatYieldsNothingIsAClearError) {
-  const fs::path file = root_ / "all_bad.jsonl";
+  const fs::path file = root_->path() / "all_bad.jsonl";
   {
     std::ofstream out(file);
     for (int i = 0; i < 6; ++i) out << "{not json\n";

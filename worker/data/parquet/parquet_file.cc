@@ -192,7 +192,7 @@ std::unique_ptr<ParquetFile> ParquetFile::Open(const std::string& path) {
     OkOrFail(reader->arrow->GetSchema(&reader->schema), path);
   } catch (const ParquetError&) {
     throw;
-  } catch (const std::exception& e) {  // parquet::ParquetException from a bad footer
+  } catch (const ::parquet::ParquetException& e) {  // a bad footer
     Fail(path, e.what());
   }
   file->reader_ = std::move(reader);
@@ -242,7 +242,7 @@ ParquetColumn ParquetFile::ReadColumn(int row_group, const std::string& name) co
     data->rows = begin;
   } catch (const ParquetError&) {
     throw;
-  } catch (const std::exception& e) {  // parquet::ParquetException from a corrupt page
+  } catch (const ::parquet::ParquetException& e) {  // a corrupt page
     Fail(what, e.what());
   }
   if (data->rows != rows) {

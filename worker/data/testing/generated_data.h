@@ -3,12 +3,10 @@
 // temporary folder that is removed at exit).
 #pragma once
 
-#include <unistd.h>
-
-#include <filesystem>
 #include <memory>
 
 #include "testing/reference_data.h"
+#include "testing/temp_dir.h"
 #include "tokenizer/qwen2_tokenizer.h"
 #include "worker/data/datasets/dataset_generator.h"
 
@@ -30,20 +28,14 @@ class GeneratedData {
 
  private:
   GeneratedData() {
-    root_ = std::filesystem::temp_directory_path() /
-            ("bagel_generated_data_" + std::to_string(getpid()));
     DatasetGeneratorOptions o;
-    o.out_dir = (root_ / "good").string();
+    o.out_dir = root_.File("good");
     good_ = GenerateDatasets(o);
-    o.out_dir = (root_ / "bad").string();
+    o.out_dir = root_.File("bad");
     o.bad_data = true;
     bad_ = GenerateDatasets(o);
   }
-  ~GeneratedData() {
-    std::error_code ec;
-    std::filesystem::remove_all(root_, ec);
-  }
-  std::filesystem::path root_;
+  bagel::testing::TempDir root_;  // removed, with both datasets, at exit
   GeneratedDataset good_, bad_;
 };
 
