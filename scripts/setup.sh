@@ -88,6 +88,15 @@ if [[ -x "$TESTENV/bin/python" ]] && ! "$TESTENV/bin/python" -c "import kubernet
   "$TESTENV/bin/pip" install -q --disable-pip-version-check "kubernetes-validate==1.37.*" ||
     echo "setup: warning: no kubernetes-validate; the manifest schema checks will be skipped"
 fi
+# Test-only: TensorBoard, whose own readers check the event files worker/tensorboard writes
+# (tests/observability/tensorboard_reader_test.sh); skipped when it cannot be installed.
+TENSORBOARD_VERSION="2.21.0"
+if [[ -x "$TESTENV/bin/python" ]] &&
+   ! "$TESTENV/bin/python" -c "import importlib.metadata as m,sys; sys.exit(m.version('tensorboard')!='$TENSORBOARD_VERSION')" 2>/dev/null; then
+  echo "setup: installing tensorboard==$TENSORBOARD_VERSION into $TESTENV"
+  "$TESTENV/bin/pip" install -q --disable-pip-version-check "tensorboard==$TENSORBOARD_VERSION" ||
+    echo "setup: warning: no tensorboard; the event file reader check will be skipped"
+fi
 # Test-only: promtool (Debian's prometheus 2.42) and kubectl 1.20 (Debian's kubernetes-client,
 # whose kustomize is the old one deploy/k8s must build with), unpacked from their .debs into
 # build/tools/bin rather than installed: no Prometheus service, no clash with another kubectl.
