@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <set>
 #include <sstream>
 
@@ -283,7 +284,8 @@ void ReadModel(Reader& r, const YAML::Node& n, ModelSpec& m) {
         r.String(i, "job", "model.init_from", m.init_from.job);
       } else {
         m.init_from.kind = InitFrom::Kind::kPreset;
-        r.Enum(i, "preset", "model.init_from", m.init_from.preset, {"tiny", "small", "medium"});
+        r.Enum(i, "preset", "model.init_from", m.init_from.preset,
+               {"tiny", "small", "medium", "bagel-7b"});
       }
       if (Reader::Present(i, "seed") && m.init_from.kind != InitFrom::Kind::kPreset) {
         r.Error("model.init_from.seed", Describe(i["seed"]), "a seed only with preset");
@@ -350,16 +352,28 @@ void ReadData(Reader& r, const YAML::Node& n, DataSpec& d) {
 
 void ReadTrain(Reader& r, const YAML::Node& n, TrainSpec& t) {
   const std::string p = "train";
-  if (!r.Map(n, p, {"steps",          "lr",
-                    "warmup_steps",   "schedule",
-                    "min_lr",         "beta1",
-                    "beta2",          "eps",
-                    "weight_decay",   "max_grad_norm",
-                    "ema_decay",      "ce_weight",
-                    "mse_weight",     "ce_loss_reweighting",
-                    "timestep_shift", "grad_accum",
-                    "seed",           "activation_checkpointing",
-                    "precision",      "log_every"})) {
+  if (!r.Map(n, p,
+             {"steps",
+              "lr",
+              "warmup_steps",
+              "schedule",
+              "min_lr",
+              "beta1",
+              "beta2",
+              "eps",
+              "weight_decay",
+              "max_grad_norm",
+              "ema_decay",
+              "ce_weight",
+              "mse_weight",
+              "ce_loss_reweighting",
+              "timestep_shift",
+              "grad_accum",
+              "seed",
+              "activation_checkpointing",
+              "precision",
+              "log_every",
+              "optimizer_offload"})) {
     return;
   }
   if (!Reader::Present(n, "steps"))
@@ -388,8 +402,31 @@ void ReadTrain(Reader& r, const YAML::Node& n, TrainSpec& t) {
   r.Int(n, "grad_accum", p, 1, 1024, t.grad_accum);
   r.Uint(n, "seed", p, t.seed);
   r.OptionalBool(n, "activation_checkpointing", p, t.activation_checkpointing);
+  r.Bool(n, "optimizer_offload", p, t.optimizer_offload);
   r.Enum(n, "precision", p, t.precision, {"bf16", "fp32"});
   r.Int(n, "log_every", p, 1, 1000000, t.log_every);
+}
+
+void ReadLora(Reader& r, const YAML::Node& n, LoraSpec& l) {
+  const std::string p = "lora";
+  l.enabled = true;
+  if (!r.Map(n, p, {"rank", "alpha", "dropout", "targets"})) return;
+  r.Int(n, "rank", p, 1, 4096, l.rank);
+  r.Number(
+      n, "alpha", p, l.alpha, [](double v) { return v > 0; }, "a number > 0");
+  r.Number(
+      n, "dropout", p, l.dropout, [](double v) { return v >= 0 && v < 1; }, "a number in [0, 1)");
+  r.StringList(n, "targets", p, l.targets);
+  if (Reader::Present(n, "targets") && n["targets"].IsSequence() && n["targets"].size() == 0)
+    r.Error("lora.targets", "[]", "at least one regex (or no targets key for the default)");
+  for (size_t i = 0; i < l.targets.size(); ++i) {
+    try {
+      std::regex check(l.targets[i]);
+    } catch (const std::regex_error& e) {
+      r.Error("lora.targets[" + std::to_string(i) + "]", l.targets[i],
+              std::string("a valid regular expression (") + e.what() + ")");
+    }
+  }
 }
 
 void ReadParallel(Reader& r, const YAML::Node& n, ParallelSpec& s) {
@@ -486,7 +523,8 @@ JobSpecParse ParseJobSpec(const std::string& text) {
   }
   JobSpec& s = result.spec;
   if (!r.Map(root, "",
-             {"name", "model", "data", "train", "parallel", "checkpoint", "scheduling", "eval"})) {
+             {"name", "model", "data", "train", "parallel", "checkpoint", "scheduling", "eval",
+              "lora"})) {
     return result;
   }
   if (Reader::Present(root, "name")) {
@@ -504,6 +542,7 @@ JobSpecParse ParseJobSpec(const std::string& text) {
   if (Reader::Present(root, "data")) ReadData(r, root["data"], s.data);
   if (Reader::Present(root, "train")) ReadTrain(r, root["train"], s.train);
   if (Reader::Present(root, "parallel")) ReadParallel(r, root["parallel"], s.parallel);
+  if (Reader::Present(root, "lora")) ReadLora(r, root["lora"], s.lora);
   if (Reader::Present(root, "checkpoint")) {
     const YAML::Node c = root["checkpoint"];
     if (r.Map(c, "checkpoint", {"every_steps", "keep_last", "export_hf"})) {
@@ -634,7 +673,8 @@ std::string JobSpecToYaml(const JobSpec& s) {
       o << YAML::Key << "activation_checkpointing" << YAML::Value << *t.activation_checkpointing;
     }
     o << YAML::Key << "precision" << YAML::Value << t.precision << YAML::Key << "log_every"
-      << YAML::Value << t.log_every << YAML::EndMap;
+      << YAML::Value << t.log_every << YAML::Key << "optimizer_offload" << YAML::Value
+      << t.optimizer_offload << YAML::EndMap;
     const ParallelSpec& p = s.parallel;
     o << YAML::Key << "parallel" << YAML::Value << YAML::BeginMap << YAML::Key << "workers"
       << YAML::Value << p.workers << YAML::Key << "gpus_per_worker" << YAML::Value
@@ -659,6 +699,13 @@ std::string JobSpecToYaml(const JobSpec& s) {
       if (!s.eval.prompts.empty()) o << YAML::Key << "prompts" << YAML::Value << s.eval.prompts;
       o << YAML::Key << "image_size" << YAML::Value << s.eval.image_size << YAML::Key
         << "num_timesteps" << YAML::Value << s.eval.num_timesteps << YAML::EndMap;
+    }
+    if (s.lora.enabled) {
+      o << YAML::Key << "lora" << YAML::Value << YAML::BeginMap << YAML::Key << "rank"
+        << YAML::Value << s.lora.rank << YAML::Key << "alpha" << YAML::Value << s.lora.alpha
+        << YAML::Key << "dropout" << YAML::Value << s.lora.dropout;
+      if (!s.lora.targets.empty()) o << YAML::Key << "targets" << YAML::Value << s.lora.targets;
+      o << YAML::EndMap;
     }
     o << YAML::EndMap;
   });

@@ -98,6 +98,8 @@ struct TrainSpec {
   uint64_t seed = 4396;
   // Unset: on when the rank trains on a GPU, off on a CPU (the trainer decides).
   std::optional<bool> activation_checkpointing;
+  // Master weights, AdamW moments and EMA in host memory, the optimizer step there (ZeRO-Offload).
+  bool optimizer_offload = false;
   std::string precision = "bf16";  // bf16 | fp32
   int64_t log_every = 1;
 };
@@ -134,6 +136,17 @@ struct EvalSpec {
   int64_t num_timesteps = 50;
 };
 
+// Low-rank adapters (LoRA) on the model's linear layers, the base frozen (docs/MEMORY.md).
+struct LoraSpec {
+  bool enabled = false;  // the section is present
+  int64_t rank = 16;
+  double alpha = 32;
+  double dropout = 0;
+  // Regexes searched in checkpoint module names ("language_model.model.layers.3.mlp.up_proj");
+  // empty: q/k/v/o and gate/up/down of both experts.
+  std::vector<std::string> targets;
+};
+
 struct JobSpec {
   std::string name;
   ModelSpec model;
@@ -143,6 +156,7 @@ struct JobSpec {
   CheckpointSpec checkpoint;
   SchedulingSpec scheduling;
   EvalSpec eval;
+  LoraSpec lora;
 };
 
 struct JobSpecParse {

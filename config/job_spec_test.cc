@@ -60,6 +60,11 @@ eval:
   every_steps: 500
   prompts: ["a red cube", "a blue sphere"]
   image_size: 512
+lora:
+  rank: 32
+  alpha: 64
+  dropout: 0.05
+  targets: ['^language_model\.model\.layers\.\d+\.self_attn\.(q|v)_proj(_moe_gen)?$', "mlp"]
 )";
 
 bool HasError(const JobSpecParse& p, const std::string& path) {
@@ -103,6 +108,32 @@ TEST(JobSpecTest, FullSpecParsesEveryField) {
   EXPECT_EQ(s.scheduling.priority, 10);
   EXPECT_TRUE(s.eval.enabled);
   EXPECT_EQ(s.eval.prompts.size(), 2u);
+  EXPECT_TRUE(s.lora.enabled);
+  EXPECT_EQ(s.lora.rank, 32);
+  EXPECT_DOUBLE_EQ(s.lora.alpha, 64);
+  EXPECT_DOUBLE_EQ(s.lora.dropout, 0.05);
+  ASSERT_EQ(s.lora.targets.size(), 2u);
+  EXPECT_EQ(s.lora.targets[0],
+            R"(^language_model\.model\.layers\.\d+\.self_attn\.(q|v)_proj(_moe_gen)?$)");
+  EXPECT_FALSE(ParseJobSpec(kMinimal).spec.lora.enabled);
+}
+
+TEST(JobSpecTest, LoraSectionIsValidated) {
+  const std::string base = kMinimal;
+  const JobSpecParse defaults = ParseJobSpec(base + "lora: {}\n");
+  ASSERT_TRUE(defaults.ok()) << defaults.ErrorText();
+  EXPECT_TRUE(defaults.spec.lora.enabled);
+  EXPECT_EQ(defaults.spec.lora.rank, 16);
+  EXPECT_TRUE(defaults.spec.lora.targets.empty());
+  const JobSpecParse bad = ParseJobSpec(
+      base + "lora: {rank: 0, alpha: -1, dropout: 1.0, targets: ['(unclosed'], extra: 1}\n");
+  EXPECT_TRUE(HasError(bad, "lora.rank"));
+  EXPECT_TRUE(HasError(bad, "lora.alpha"));
+  EXPECT_TRUE(HasError(bad, "lora.dropout"));
+  EXPECT_TRUE(HasError(bad, "lora.targets[0]"));
+  EXPECT_TRUE(HasError(bad, "lora.extra"));
+  EXPECT_TRUE(HasError(ParseJobSpec(base + "lora: {targets: []}\n"), "lora.targets"));
+  EXPECT_TRUE(HasError(ParseJobSpec(base + "lora: [1]\n"), "lora"));
 }
 
 TEST(JobSpecTest, CanonicalYamlRoundTrips) {

@@ -181,6 +181,18 @@ nn::Linear& BagelForUnifiedMultimodal::GetOutputEmbeddings() const {
   return *model->language_model->lm_head;
 }
 
+void BagelForUnifiedMultimodal::FreezeUnderstandingParameters() {
+  for (auto& item : named_parameters()) {
+    const std::string& name = item.key();
+    const bool generation_path = name.find("_moe_gen") != std::string::npos ||
+                                 name.find("vae2llm") != std::string::npos ||
+                                 name.find("llm2vae") != std::string::npos ||
+                                 name.find("time_embedder") != std::string::npos ||
+                                 name.find("lm_head") != std::string::npos;
+    if (!generation_path) item.value().set_requires_grad(false);
+  }
+}
+
 void BagelForUnifiedMultimodal::InitializeWeights(uint64_t seed) {
   InitializeBagelWeights(*model, config_, seed);
 }

@@ -77,6 +77,11 @@ class BagelForUnifiedMultimodal : public torch::nn::Module {
   const BagelConfig& config() const { return config_; }
   // freeze_und is a forward-time switch (BAGEL.md §2.7), settable after construction.
   void SetFreezeUnd(bool freeze) { config_.llm.freeze_und = freeze; }
+  // Turns off requires_grad of every parameter that freeze_und leaves without gradient (all
+  // but the generation expert, vae2llm, llm2vae, time_embedder and lm_head), so a trainer keeps
+  // no optimizer state for them. The official code keeps them trainable with zero gradient:
+  // the same update unless weight decay is on (docs/MEMORY.md).
+  void FreezeUnderstandingParameters();
   // MoT routing with one permutation per forward instead of gathers per layer (same result).
   void SetGroupedRouting(bool grouped) { config_.llm.grouped_routing = grouped; }
 

@@ -3,6 +3,7 @@
 //   bagel-infer --checkpoint DIR --task und  --image IN.png --prompt "TEXT" [--out OUT.txt]
 //   bagel-infer --checkpoint DIR --task t2i  --prompt "TEXT" --out OUT.png [--height H --width W]
 //   bagel-infer --checkpoint DIR --task edit --image IN.png --prompt "TEXT" --out OUT.png
+//   ... --adapter LORA_DIR    (a PEFT LoRA adapter applied to the checkpoint's weights)
 //
 // A text prompt is encoded by the checkpoint's tokenizer (or --tokenizer DIR; generated test
 // models with a 256-row vocabulary use bytes, model/inference/prompt_codec.h); --prompt-ids gives
@@ -28,6 +29,7 @@
 #include "model/inference/image_transform.h"
 #include "model/inference/interleave_inference.h"
 #include "model/inference/prompt_codec.h"
+#include "model/lora/lora_adapters.h"
 #include "model/runtime/host_allocator.h"
 #include "model/tools/tool_main.h"
 
@@ -64,6 +66,7 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 int main(int argc, char** argv) {
   CLI::App app{"BAGEL inference: understanding, text-to-image, editing"};
   std::string checkpoint, task, image_path, prompt, prompt_ids, prompt_ids_file, out, vae_path;
+  std::string adapter;
   std::string tokenizer_dir;
   std::string device = "cpu", dtype = "fp32", stage, renorm, special;
   int threads = 0, steps = 50, max_length = 512;
@@ -77,6 +80,9 @@ int main(int argc, char** argv) {
   app.add_option("--image", image_path, "input image (und, edit)");
   app.add_option("--prompt", prompt, "the prompt text (encoded by the checkpoint's tokenizer)");
   app.add_option("--tokenizer", tokenizer_dir, "tokenizer directory (default: the checkpoint's)");
+  app.add_option("--adapter", adapter,
+                 "a LoRA adapter in PEFT's layout (adapter_config.json + "
+                 "adapter_model.safetensors) merged into the checkpoint's weights");
   app.add_option("--prompt-ids", prompt_ids, "prompt token ids, space or comma separated");
   app.add_option("--prompt-ids-file", prompt_ids_file, "file holding the prompt token ids");
   app.add_option("--out", out, "output PNG (t2i, edit) or text file of ids (und)");
@@ -154,6 +160,11 @@ int main(int argc, char** argv) {
     std::cerr << "bagel-infer: loaded " << checkpoint << " (stage " << model.config().stage
               << (model.vae ? ", VAE " + model.vae->params().Describe() : std::string(", no VAE"))
               << ") in " << Seconds(start) << " s" << std::endl;
+    if (!adapter.empty()) {
+      const int merged = bagel::lora::MergePeftAdapterInto(adapter, *model.bagel);
+      std::cerr << "bagel-infer: merged the LoRA adapter " << adapter << " into " << merged
+                << " linear layers" << std::endl;
+    }
 
     std::vector<bagel::InterleaveInput> inputs;
     if (!image_path.empty()) {

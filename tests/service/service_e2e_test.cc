@@ -181,6 +181,22 @@ TEST_P(ServiceE2eTest, TwoStageFlowOnTwoWorkers) {
   }
 }
 
+// The memory options of a job spec reach the trainer through the service: LoRA adapters with
+// the optimizer step offloaded to the host, the PEFT adapter in the export.
+TEST_P(ServiceE2eTest, LoraWithOptimizerOffloadThroughTheService) {
+  if (!real_) GTEST_SKIP() << "the stand-in trainer has no model";
+  std::string spec = Spec(shape_.steps / 2, 2) + "lora: {rank: 4, alpha: 8}\n";
+  const std::string plain = "precision: fp32}";
+  ASSERT_NE(spec.find(plain), std::string::npos);
+  spec.replace(spec.find(plain), plain.size(), "precision: fp32, optimizer_offload: true}");
+  auto job = cluster_->Submit(spec);
+  ASSERT_TRUE(job.ok()) << job.status();
+  const Job done = WaitSucceeded(job->id());
+  EXPECT_EQ(done.progress().step(), shape_.steps / 2);
+  EXPECT_TRUE(fs::exists(done.hf_export() + "/adapter/adapter_config.json")) << done.hf_export();
+  EXPECT_TRUE(fs::exists(done.hf_export() + "/ema.safetensors"));
+}
+
 TEST_P(ServiceE2eTest, KillNineOfATrainerResumesWithTheSameFinalLosses) {
   const int steps = shape_.steps;
   auto ref = cluster_->Submit(Spec(steps, 2));

@@ -1,10 +1,17 @@
-// One fully sharded unit: its parameters laid end to end in a flat buffer, padded to a multiple
-// of the shard-group size, of which this rank owns one contiguous shard.
+// One fully sharded unit: its parameters laid end to end in two flat buffers -- the trainable
+// ones and the frozen ones -- each padded to a multiple of the shard-group size, of which this
+// rank owns one contiguous shard.
 //
-// The rank keeps float32 master values, gradients, AdamW moments and the EMA for its shard
-// only. The module's parameters are views into a full buffer in the compute dtype whose storage
-// exists only while the unit is unsharded (gathered): FreeFull() releases it, AllocateFull()
-// brings it back, and every view -- including tensors autograd saved -- sees the new memory.
+// State exists only where it is needed. For the trainable shard the rank keeps float32 master
+// values, gradients, the two AdamW moments and the EMA; the frozen shard is held once, in the
+// compute dtype, and has no gradient, moments or EMA (its EMA is its value). With optimizer
+// offload the master, moments and EMA live in host memory (pinned beside a GPU) and the device
+// keeps only the compute-dtype shards and the gradient, as ZeRO-Offload does.
+//
+// The module's parameters are views into a full buffer in the compute dtype ([trainable |
+// frozen], each gathered from its shards) whose storage exists only while the unit is unsharded:
+// FreeFull() releases it, AllocateFull() brings it back, and every view -- including tensors
+// autograd saved -- sees the new memory.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -27,58 +34,96 @@ using FullBufferAllocator = std::function<at::DataPtr(size_t nbytes, const at::D
 // The default: the device's allocator under a device guard for `device`.
 at::DataPtr AllocateOnDevice(size_t nbytes, const at::Device& device);
 
+struct UnitPlacement {
+  at::Device device = at::kCPU;               // compute shards, gradients, the full buffer
+  at::ScalarType compute_dtype = at::kFloat;  // gathered parameters and gradients in transit
+  // Master, moments and EMA in host memory; the optimizer step runs there.
+  bool optimizer_offload = false;
+  FullBufferAllocator allocate = AllocateOnDevice;
+};
+
 struct Slot {
   std::string name;  // checkpoint key
   at::Tensor param;  // the module's parameter
   std::vector<int64_t> shape;
-  int64_t offset = 0;  // in the flat buffer
-  int64_t numel = 0;
   bool trainable = true;
+  int64_t offset = 0;       // in its flat buffer (trainable or frozen)
+  int64_t full_offset = 0;  // in the gathered full buffer
+  int64_t numel = 0;
+};
+
+// The two shard tensors a unit's gather reads from, and its pending collectives.
+class PendingGather {
+ public:
+  PendingGather() = default;
+  PendingGather(dist::PendingCollective trainable, dist::PendingCollective frozen)
+      : trainable_(std::move(trainable)), frozen_(std::move(frozen)) {}
+  void Wait() {
+    trainable_.Wait();
+    frozen_.Wait();
+  }
+
+ private:
+  dist::PendingCollective trainable_, frozen_;
 };
 
 class FlatUnit {
  public:
-  // Every tensor of the unit lives on `device`; the gathered full buffer comes from `allocate`
-  // (AllocateOnDevice unless a test injects another) and must be on `device`.
-  FlatUnit(UnitPlan plan, int shard_rank, int shard_size, const at::Device& device,
-           at::ScalarType compute_dtype, FullBufferAllocator allocate = AllocateOnDevice);
+  FlatUnit(UnitPlan plan, int shard_rank, int shard_size, UnitPlacement placement);
 
   const std::string& name() const { return name_; }
   const torch::nn::Module* module() const { return module_; }
   const std::vector<Slot>& slots() const { return slots_; }
-  int64_t numel() const { return numel_; }
-  int64_t padded_numel() const { return shard_numel_ * shard_size_; }
-  int64_t shard_numel() const { return shard_numel_; }
-  int64_t shard_begin() const { return shard_numel_ * shard_rank_; }
+  int64_t numel() const { return trainable_numel_ + frozen_numel_; }
+  int64_t trainable_numel() const { return trainable_numel_; }
+  int64_t frozen_numel() const { return frozen_numel_; }
+  // Per-rank shard lengths of the two flat buffers.
+  int64_t trainable_shard_numel() const { return trainable_shard_; }
+  int64_t frozen_shard_numel() const { return frozen_shard_; }
+  // Elements of the gathered full buffer (both flats, padded).
+  int64_t padded_numel() const { return (trainable_shard_ + frozen_shard_) * shard_size_; }
   bool unsharded() const { return unsharded_; }
-  bool has_trainable() const { return !trainable_ranges_.empty(); }
-  // [begin, end) ranges of this rank's shard (shard coordinates) that belong to trainable
-  // parameters; optimizer, clipping and EMA touch only these.
-  const std::vector<std::pair<int64_t, int64_t>>& trainable_ranges() const {
-    return trainable_ranges_;
-  }
+  bool has_trainable() const { return trainable_shard_ > 0; }
+  const UnitPlacement& placement() const { return placement_; }
+  // Where master, moments and EMA live (the host with optimizer offload).
+  at::Device state_device() const;
 
-  // Fills the master shard: `value(slot)` returns the slot's full value (any device/dtype; only
-  // this shard's part is read, so a lazily mapped tensor reads just those bytes).
+  // Fills the shards: `value(slot)` returns the slot's full value (any device/dtype; only this
+  // shard's part is read, so a lazily mapped tensor reads just those bytes).
   void SetMaster(const std::function<at::Tensor(const Slot&)>& value);
   // After SetMaster: EMA = master, moments and gradients zero; the module's parameters become
   // views into the (released) full buffer.
   void Attach();
+  // Refreshes the compute-dtype copy of the trainable shard from the master (after an optimizer
+  // step or a load); a no-op when the compute shard is the master itself (fp32, no offload).
+  void SyncComputeShard();
 
-  // Gathering: StartGather allocates the full buffer and launches the all-gather of the master
-  // shard in the compute dtype; the unit is unsharded once the returned collective completes.
-  dist::PendingCollective StartGather(dist::Communicator& shard_group);
+  // Gathering: StartGather allocates the full buffer and launches the all-gathers of the two
+  // compute-dtype shards; the unit is unsharded once the returned collectives complete.
+  PendingGather StartGather(dist::Communicator& shard_group);
   void MarkUnsharded() { unsharded_ = true; }
   void FreeFull();
 
-  // Reduces this unit's parameter gradients: flattened, summed within the shard group (and
-  // across replicas), averaged over `world_size` ranks and added to the gradient shard. The
-  // parameters' .grad are cleared.
+  // Reduces this unit's trainable parameter gradients: flattened, summed within the shard group
+  // (and across replicas), averaged over `world_size` ranks and added to the gradient shard.
+  // The parameters' .grad are cleared.
   void ReduceGradients(dist::Communicator& shard_group, dist::Communicator* replicas,
                        int64_t world_size);
 
-  // Shard state (float32, [shard_numel]).
+  // The full flat buffer of the trainable parameters ([trainable_numel], float32, on the
+  // device) from every rank's `master` or `ema`, and that of the frozen ones (compute dtype).
+  at::Tensor GatherTrainable(dist::Communicator& shard_group, bool ema);
+  at::Tensor GatherFrozen(dist::Communicator& shard_group);
+  // Sets this rank's part of a flat buffer (trainable: [trainable_numel] into `target`, one of
+  // the state tensors; frozen: [frozen_numel] into the frozen shard), for resharding.
+  void SetTrainableFromFlat(at::Tensor& target, const at::Tensor& flat);
+  void SetFrozenFromFlat(const at::Tensor& flat);
+
+  // Trainable shard state, float32 [trainable_shard_numel]: master, moments and EMA on
+  // state_device(), the gradient on the device.
   at::Tensor master, grad, exp_avg, exp_avg_sq, ema;
+  // Frozen shard in the compute dtype on the device, [frozen_shard_numel].
+  at::Tensor frozen;
 
  private:
   void AllocateFull();
@@ -87,14 +132,13 @@ class FlatUnit {
   const torch::nn::Module* module_;
   std::vector<Slot> slots_;
   int shard_rank_, shard_size_;
-  int64_t numel_ = 0, shard_numel_ = 0;
-  at::Device device_;
-  at::ScalarType compute_dtype_;
-  FullBufferAllocator allocate_;
-  at::Tensor full_;          // [padded] in the compute dtype; storage only while unsharded
-  at::Tensor gather_input_;  // kept alive while an all-gather reads it
+  UnitPlacement placement_;
+  int64_t trainable_numel_ = 0, frozen_numel_ = 0;
+  int64_t trainable_shard_ = 0, frozen_shard_ = 0;
+  at::Tensor compute_;                       // [trainable_shard] in the compute dtype
+  at::Tensor full_;                          // [padded]; storage only while unsharded
+  at::Tensor full_trainable_, full_frozen_;  // its two regions
   bool unsharded_ = false;
-  std::vector<std::pair<int64_t, int64_t>> trainable_ranges_;
 };
 
 }  // namespace bagel::fsdp

@@ -28,11 +28,12 @@ std::shared_ptr<dist::Communicator> OneRank() {
 // parameters are the master values.
 TEST(FlatUnitTest, EveryGatherAllocatesOnTheUnitsDevice) {
   std::vector<Recorded> calls;
-  FlatUnit unit(TwoParameterPlan(), 0, 1, at::kCPU, at::kFloat,
-                [&](size_t nbytes, const at::Device& device) {
-                  calls.push_back({nbytes, device});
-                  return AllocateOnDevice(nbytes, device);
-                });
+  UnitPlacement placement;
+  placement.allocate = [&](size_t nbytes, const at::Device& device) {
+    calls.push_back({nbytes, device});
+    return AllocateOnDevice(nbytes, device);
+  };
+  FlatUnit unit(TwoParameterPlan(), 0, 1, placement);
   unit.SetMaster([](const Slot& s) { return at::arange(s.numel, at::kFloat).view(s.shape); });
   unit.Attach();
   auto world = OneRank();
@@ -58,9 +59,11 @@ TEST(FlatUnitTest, EveryGatherAllocatesOnTheUnitsDevice) {
 // An allocator that hands back memory of another device (what the storage's own allocator does
 // on a GPU rank whose current device was never set) is caught before any view uses it.
 TEST(FlatUnitTest, AFullBufferOnAnotherDeviceIsRefused) {
-  FlatUnit unit(TwoParameterPlan(), 0, 1, at::kCPU, at::kFloat, [](size_t, const at::Device&) {
+  UnitPlacement placement;
+  placement.allocate = [](size_t, const at::Device&) {
     return at::DataPtr(nullptr, at::Device(at::kMeta));
-  });
+  };
+  FlatUnit unit(TwoParameterPlan(), 0, 1, placement);
   unit.SetMaster([](const Slot& s) { return at::zeros(s.shape); });
   unit.Attach();
   auto world = OneRank();
@@ -72,6 +75,51 @@ TEST(FlatUnitTest, AFullBufferOnAnotherDeviceIsRefused) {
               std::string::npos)
         << e.what();
   }
+}
+
+// Two of four ranks' view of a unit with a trainable and a frozen parameter in bf16: state
+// (fp32) for the trainable shard only, the frozen shard once in bf16.
+TEST(FlatUnitTest, StateExistsOnlyForTheTrainableShard) {
+  UnitPlan plan;
+  plan.name = "unit";
+  plan.params.push_back({"a.weight", at::empty({3, 4}).set_requires_grad(true)});
+  plan.params.push_back({"b.weight", at::empty({10}).set_requires_grad(false)});
+  UnitPlacement placement;
+  placement.compute_dtype = at::kBFloat16;
+  FlatUnit unit(plan, /*shard_rank=*/1, /*shard_size=*/4, placement);
+  unit.SetMaster([](const Slot& s) { return at::arange(s.numel, at::kFloat).view(s.shape); });
+  unit.Attach();
+  EXPECT_EQ(unit.trainable_shard_numel(), 3);
+  EXPECT_EQ(unit.frozen_shard_numel(), 3);
+  for (const at::Tensor* t :
+       {&unit.master, &unit.grad, &unit.exp_avg, &unit.exp_avg_sq, &unit.ema}) {
+    EXPECT_EQ(t->numel(), 3);
+    EXPECT_EQ(t->scalar_type(), at::kFloat);
+  }
+  EXPECT_TRUE(unit.master.equal(at::arange(3, 6, at::kFloat)));
+  EXPECT_EQ(unit.frozen.scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(unit.frozen.equal(at::arange(3, 6, at::kBFloat16)));
+  EXPECT_EQ(unit.padded_numel(), 24);
+}
+
+// With optimizer offload the gathered values are the compute shard, refreshed from the (host)
+// master only by SyncComputeShard, as after an optimizer step.
+TEST(FlatUnitTest, OffloadGathersTheComputeShardSyncedFromTheMaster) {
+  UnitPlacement placement;
+  placement.optimizer_offload = true;
+  FlatUnit unit(TwoParameterPlan(), 0, 1, placement);
+  unit.SetMaster([](const Slot& s) { return at::ones(s.shape); });
+  unit.Attach();
+  EXPECT_EQ(unit.state_device(), at::Device(at::kCPU));
+  auto world = OneRank();
+  unit.master.fill_(2.0);
+  unit.StartGather(*world).Wait();
+  EXPECT_TRUE(unit.slots()[1].param.equal(at::ones({5})));
+  unit.FreeFull();
+  unit.SyncComputeShard();
+  unit.StartGather(*world).Wait();
+  EXPECT_TRUE(unit.slots()[1].param.equal(at::full({5}, 2.0)));
+  unit.FreeFull();
 }
 
 TEST(FlatUnitTest, TheDefaultAllocatorUsesTheDevicesAllocator) {

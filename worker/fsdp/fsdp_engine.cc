@@ -49,10 +49,13 @@ FsdpEngine::FsdpEngine(BagelForUnifiedMultimodal& model, std::shared_ptr<dist::C
   }
   for (UnitPlan& plan : PlanBagelUnits(model_)) {
     const torch::nn::Module* module = plan.module;
-    units_.push_back(std::make_unique<FlatUnit>(
-        std::move(plan), shard_group_->rank(), shard_group_->size(), options_.device,
-        options_.compute_dtype,
-        options_.full_buffer_allocator ? options_.full_buffer_allocator : AllocateOnDevice));
+    UnitPlacement placement;
+    placement.device = options_.device;
+    placement.compute_dtype = options_.compute_dtype;
+    placement.optimizer_offload = options_.optimizer_offload;
+    if (options_.full_buffer_allocator) placement.allocate = options_.full_buffer_allocator;
+    units_.push_back(std::make_unique<FlatUnit>(std::move(plan), shard_group_->rank(),
+                                                shard_group_->size(), std::move(placement)));
     if (module != nullptr) unit_of_[module] = units_.size() - 1;
   }
   root_ = units_.size() - 1;
@@ -204,9 +207,7 @@ double FsdpEngine::ClipGradNorm(double max_norm) {
   at::NoGradGuard no_grad;
   at::Tensor sumsq = at::zeros({1}, at::TensorOptions().dtype(at::kDouble).device(options_.device));
   for (auto& unit : units_) {
-    for (const auto& [b, e] : unit->trainable_ranges()) {
-      sumsq += unit->grad.narrow(0, b, e - b).to(at::kDouble).pow(2).sum();
-    }
+    if (unit->has_trainable()) sumsq += unit->grad.to(at::kDouble).pow(2).sum();
   }
   shard_group_->AllReduceSum(sumsq);
   const double norm = std::sqrt(sumsq.item<double>());
@@ -227,26 +228,23 @@ void FsdpEngine::AdamWStep(const AdamWHyper& h, double lr, int64_t step) {
   const double step_size = lr / bias_correction1;
   const double bias_correction2_sqrt = std::sqrt(bias_correction2);
   for (auto& unit : units_) {
-    for (const auto& [b, e] : unit->trainable_ranges()) {
-      at::Tensor p = unit->master.narrow(0, b, e - b);
-      at::Tensor g = unit->grad.narrow(0, b, e - b);
-      at::Tensor m = unit->exp_avg.narrow(0, b, e - b);
-      at::Tensor v = unit->exp_avg_sq.narrow(0, b, e - b);
-      p.mul_(1.0 - lr * h.weight_decay);
-      m.lerp_(g, 1.0 - h.beta1);
-      v.mul_(h.beta2).addcmul_(g, g, 1.0 - h.beta2);
-      at::Tensor denom = (v.sqrt() / bias_correction2_sqrt).add_(h.eps);
-      p.addcdiv_(m, denom, -step_size);
-    }
+    if (!unit->has_trainable()) continue;
+    at::Tensor& p = unit->master;
+    // With offload the step runs where the state lives: the gradient comes to the host.
+    const at::Tensor g = unit->grad.device() == p.device() ? unit->grad : unit->grad.to(p.device());
+    p.mul_(1.0 - lr * h.weight_decay);
+    unit->exp_avg.lerp_(g, 1.0 - h.beta1);
+    unit->exp_avg_sq.mul_(h.beta2).addcmul_(g, g, 1.0 - h.beta2);
+    at::Tensor denom = (unit->exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(h.eps);
+    p.addcdiv_(unit->exp_avg, denom, -step_size);
+    unit->SyncComputeShard();
   }
 }
 
 void FsdpEngine::UpdateEma(double decay) {
   at::NoGradGuard no_grad;
   for (auto& unit : units_) {
-    for (const auto& [b, e] : unit->trainable_ranges()) {
-      unit->ema.narrow(0, b, e - b).mul_(decay).add_(unit->master.narrow(0, b, e - b), 1.0 - decay);
-    }
+    if (unit->has_trainable()) unit->ema.mul_(decay).add_(unit->master, 1.0 - decay);
   }
 }
 
@@ -256,16 +254,60 @@ std::map<std::string, at::Tensor> FsdpEngine::GatherFull(bool ema, bool keep) {
   at::NoGradGuard no_grad;
   std::map<std::string, at::Tensor> out;
   for (auto& unit : units_) {
-    at::Tensor src = ema ? unit->ema : unit->master;
-    at::Tensor full = at::empty({unit->padded_numel()}, src.options());
-    shard_group_->AllGather(full, src);
+    // A frozen parameter's EMA is its value.
+    const at::Tensor trainable = unit->GatherTrainable(*shard_group_, ema);
+    const at::Tensor frozen = unit->GatherFrozen(*shard_group_);
     if (!keep) continue;
     for (const Slot& s : unit->slots()) {
-      out[s.name] = full.narrow(0, s.offset, s.numel).view(s.shape).to(at::kCPU).clone();
+      const at::Tensor& flat = s.trainable ? trainable : frozen;
+      out[s.name] =
+          flat.narrow(0, s.offset, s.numel).view(s.shape).to(at::kCPU, at::kFloat, false, true);
     }
   }
   return out;
 }
+
+namespace {
+
+constexpr const char* kTrainableFields[] = {"master", "ema", "exp_avg", "exp_avg_sq"};
+
+at::Tensor& TrainableField(FlatUnit& unit, const std::string& field) {
+  if (field == "master") return unit.master;
+  if (field == "ema") return unit.ema;
+  if (field == "exp_avg") return unit.exp_avg;
+  TORCH_INTERNAL_ASSERT(field == "exp_avg_sq", field);
+  return unit.exp_avg_sq;
+}
+
+const at::Tensor& SavedField(const std::map<std::string, at::Tensor>& saved,
+                             const std::string& key) {
+  auto it = saved.find(key);
+  TORCH_CHECK(it != saved.end(), "the checkpoint has no '", key, "'");
+  return it->second;
+}
+
+int64_t SavedInt(const std::map<std::string, at::Tensor>& saved, const std::string& key) {
+  return SavedField(saved, key).item<int64_t>();
+}
+
+// The saved unit must hold the same parameters split the same way between trainable and frozen
+// (a job resumed with other freeze_* or LoRA settings is refused, not silently mixed).
+void CheckSavedUnit(const FlatUnit& unit, const std::map<std::string, at::Tensor>& saved) {
+  const std::string p = unit.name() + ".";
+  TORCH_CHECK(saved.count(p + "numel"), "the checkpoint has no unit '", unit.name(), "'");
+  TORCH_CHECK(SavedInt(saved, p + "numel") == unit.numel(), "unit ", unit.name(), " has ",
+              unit.numel(), " parameters but the checkpoint holds ", SavedInt(saved, p + "numel"));
+  TORCH_CHECK(saved.count(p + "trainable_numel"), "unit ", unit.name(),
+              ": the checkpoint does not say which parameters were trainable (written by an "
+              "older version)");
+  TORCH_CHECK(SavedInt(saved, p + "trainable_numel") == unit.trainable_numel(), "unit ",
+              unit.name(), " trains ", unit.trainable_numel(),
+              " parameters but the checkpoint was written training ",
+              SavedInt(saved, p + "trainable_numel"),
+              " (were model.freeze_* changed between the attempts?)");
+}
+
+}  // namespace
 
 std::map<std::string, at::Tensor> FsdpEngine::ShardState() const {
   std::map<std::string, at::Tensor> out;
@@ -275,10 +317,12 @@ std::map<std::string, at::Tensor> FsdpEngine::ShardState() const {
   for (const auto& unit : units_) {
     const std::string p = unit->name() + ".";
     out[p + "numel"] = Scalar(unit->numel());
-    out[p + "master"] = unit->master.to(at::kCPU);
-    out[p + "ema"] = unit->ema.to(at::kCPU);
-    out[p + "exp_avg"] = unit->exp_avg.to(at::kCPU);
-    out[p + "exp_avg_sq"] = unit->exp_avg_sq.to(at::kCPU);
+    out[p + "trainable_numel"] = Scalar(unit->trainable_numel());
+    for (const char* field : kTrainableFields) {
+      out[p + field] = TrainableField(*unit, field).to(at::kCPU);
+    }
+    if (unit->frozen_numel() > 0 && options_.frozen_in_checkpoint)
+      out[p + "frozen"] = unit->frozen.to(at::kCPU);
   }
   return out;
 }
@@ -297,27 +341,33 @@ void FsdpEngine::LoadOwnShard(const std::map<std::string, at::Tensor>& saved) {
   TORCH_CHECK(SameGeometry(saved), "the saved shard has another geometry; use LoadShardState");
   at::NoGradGuard no_grad;
   for (auto& unit : units_) {
+    CheckSavedUnit(*unit, saved);
     const std::string p = unit->name() + ".";
-    for (auto [field, target] :
-         {std::pair{"master", &unit->master}, std::pair{"ema", &unit->ema},
-          std::pair{"exp_avg", &unit->exp_avg}, std::pair{"exp_avg_sq", &unit->exp_avg_sq}}) {
-      auto it = saved.find(p + field);
-      TORCH_CHECK(it != saved.end(), "the checkpoint has no '", p, field, "'");
-      TORCH_CHECK(it->second.numel() == target->numel(), "'", p, field, "' has ",
-                  it->second.numel(), " elements, expected ", target->numel());
-      target->copy_(it->second.reshape({-1}));
+    for (const char* field : kTrainableFields) {
+      at::Tensor& target = TrainableField(*unit, field);
+      const at::Tensor& value = SavedField(saved, p + field);
+      TORCH_CHECK(value.numel() == target.numel(), "'", p, field, "' has ", value.numel(),
+                  " elements, expected ", target.numel());
+      target.copy_(value.reshape({-1}));
     }
+    if (unit->frozen_numel() > 0 && options_.frozen_in_checkpoint) {
+      const at::Tensor& value = SavedField(saved, p + "frozen");
+      TORCH_CHECK(value.numel() == unit->frozen.numel(), "'", p, "frozen' has ", value.numel(),
+                  " elements, expected ", unit->frozen.numel());
+      unit->frozen.copy_(value.reshape({-1}));
+    }
+    unit->SyncComputeShard();
   }
 }
 
 void FsdpEngine::LoadShardState(const std::vector<std::map<std::string, at::Tensor>>& saved) {
   TORCH_CHECK(!saved.empty(), "no saved shard state");
   // The saved shards of replica 0, ordered by shard rank, hold every unit once.
-  const int64_t saved_group = saved[0].at("meta.shard_group_size").item<int64_t>();
+  const int64_t saved_group = SavedInt(saved[0], "meta.shard_group_size");
   std::vector<const std::map<std::string, at::Tensor>*> group(saved_group, nullptr);
   for (const auto& s : saved) {
-    if (s.at("meta.replica_index").item<int64_t>() != 0) continue;
-    const int64_t r = s.at("meta.shard_rank").item<int64_t>();
+    if (SavedInt(s, "meta.replica_index") != 0) continue;
+    const int64_t r = SavedInt(s, "meta.shard_rank");
     TORCH_CHECK(r >= 0 && r < saved_group, "saved shard rank ", r, " out of range");
     group[r] = &s;
   }
@@ -325,27 +375,22 @@ void FsdpEngine::LoadShardState(const std::vector<std::map<std::string, at::Tens
     TORCH_CHECK(group[r] != nullptr, "the checkpoint lacks the shard of rank ", r);
   }
   at::NoGradGuard no_grad;
+  auto flat_of = [&](const std::string& key, int64_t numel) {
+    std::vector<at::Tensor> parts;
+    for (const auto* s : group) parts.push_back(SavedField(*s, key).reshape({-1}));
+    return at::cat(parts).narrow(0, 0, numel);
+  };
   for (auto& unit : units_) {
+    CheckSavedUnit(*unit, *group[0]);
     const std::string p = unit->name() + ".";
-    TORCH_CHECK(group[0]->count(p + "numel"), "the checkpoint has no unit '", unit->name(), "'");
-    TORCH_CHECK(group[0]->at(p + "numel").item<int64_t>() == unit->numel(), "unit ", unit->name(),
-                " has ", unit->numel(), " parameters but the checkpoint holds ",
-                group[0]->at(p + "numel").item<int64_t>());
-    for (const char* field : {"master", "ema", "exp_avg", "exp_avg_sq"}) {
-      std::vector<at::Tensor> parts;
-      for (const auto* s : group) parts.push_back(s->at(p + field));
-      at::Tensor flat = at::cat(parts).narrow(0, 0, unit->numel());
-      at::Tensor mine = at::zeros({unit->shard_numel()}, at::kFloat);
-      const int64_t lo = unit->shard_begin();
-      const int64_t n =
-          std::max<int64_t>(0, std::min(unit->numel(), lo + unit->shard_numel()) - lo);
-      if (n > 0) mine.narrow(0, 0, n).copy_(flat.narrow(0, lo, n));
-      at::Tensor& target = field == std::string("master")    ? unit->master
-                           : field == std::string("ema")     ? unit->ema
-                           : field == std::string("exp_avg") ? unit->exp_avg
-                                                             : unit->exp_avg_sq;
-      target.copy_(mine);
+    for (const char* field : kTrainableFields) {
+      unit->SetTrainableFromFlat(TrainableField(*unit, field),
+                                 flat_of(p + field, unit->trainable_numel()));
     }
+    if (unit->frozen_numel() > 0 && options_.frozen_in_checkpoint) {
+      unit->SetFrozenFromFlat(flat_of(p + "frozen", unit->frozen_numel()));
+    }
+    unit->SyncComputeShard();
   }
 }
 

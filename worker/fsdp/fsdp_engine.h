@@ -1,8 +1,9 @@
 // The fully sharded data-parallel engine (ZeRO-3 semantics, as FSDP2), applied to BAGEL from
 // outside the model through its layer hooks.
 //
-// Every unit (unit_plan.h) keeps float32 master values, gradients, AdamW moments and EMA for
-// this rank's shard only. A layer's parameters are all-gathered (in the compute dtype) just
+// Every unit (unit_plan.h, flat_unit.h) keeps float32 master values, gradients, AdamW moments
+// and EMA for this rank's shard of its trainable parameters only, and its frozen parameters once,
+// in the compute dtype. A layer's parameters are all-gathered (in the compute dtype) just
 // before it runs, the next layer's gather already in flight, and released after; in backward
 // each layer is gathered again before its gradients are computed and its gradients are then
 // reduce-scattered into the gradient shards. The root unit stays gathered from the start of a
@@ -41,6 +42,12 @@ struct FsdpOptions {
   // Gather the next layer while the current one computes (off: every gather waits; used to
   // measure how much gather time the overlap hides).
   bool prefetch = true;
+  // Master weights, AdamW moments and EMA in host memory (pinned beside a GPU) with the
+  // optimizer step running there; the device keeps compute-dtype shards and gradients.
+  bool optimizer_offload = false;
+  // Frozen shards go into ShardState and come back from it. Off when the frozen values are
+  // re-read from a fixed base at every start (LoRA: a checkpoint holds only the adapters).
+  bool frozen_in_checkpoint = true;
   // Where the units' gathered buffers come from (empty: AllocateOnDevice on `device`; tests
   // inject a recording allocator).
   FullBufferAllocator full_buffer_allocator;
@@ -134,7 +141,7 @@ class FsdpEngine : public nn::LayerHooks {
   int64_t active_bwd_ = -1;
   bool backward_started_ = false;
   size_t prefetched_unit_ = SIZE_MAX;
-  dist::PendingCollective prefetch_;
+  PendingGather prefetch_;
   double gather_wait_s_ = 0, reduce_s_ = 0;
 };
 

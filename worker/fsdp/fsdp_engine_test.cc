@@ -106,15 +106,13 @@ TEST(FsdpEngineTest, ClippingScalesEveryShardByTheGlobalNorm) {
   int64_t n = 0;
   for (const auto& unit : engine.units()) {
     unit->grad.fill_(0.5);
-    for (const auto& [b, e] : unit->trainable_ranges()) n += e - b;
+    n += unit->grad.numel();
   }
   const double norm = engine.ClipGradNorm(/*max_norm=*/1.0);
   EXPECT_NEAR(norm, 0.5 * std::sqrt(static_cast<double>(n)), 1e-6 * norm);
   const double coef = 1.0 / (norm + 1e-6);
   for (const auto& unit : engine.units()) {
-    for (const auto& [b, e] : unit->trainable_ranges()) {
-      EXPECT_NEAR(unit->grad.narrow(0, b, e - b).max().item<double>(), 0.5 * coef, 1e-9);
-    }
+    if (unit->has_trainable()) EXPECT_NEAR(unit->grad.max().item<double>(), 0.5 * coef, 1e-9);
   }
   // Below the bound: untouched.
   for (const auto& unit : engine.units()) unit->grad.fill_(1e-9);
@@ -141,15 +139,11 @@ TEST(FsdpEngineTest, TheOptimizerStepIsAdamWAndTheEmaFollowsTheMaster) {
     v = v * h.beta2 + g * g * (1 - h.beta2);
     const double c1 = 1 - std::pow(h.beta1, step), c2 = 1 - std::pow(h.beta2, step);
     p = p - (lr / c1) * m / (v.sqrt() / std::sqrt(c2) + h.eps);
-    const auto [b, e] = u.trainable_ranges().front();
-    EXPECT_TRUE(at::allclose(u.master.narrow(0, b, e - b), p.narrow(0, b, e - b), 1e-5, 1e-6))
-        << "step " << step;
+    EXPECT_TRUE(at::allclose(u.master, p, 1e-5, 1e-6)) << "step " << step;
   }
   const at::Tensor ema_before = u.ema.clone();
   engine.UpdateEma(0.9);
-  const auto [b, e] = u.trainable_ranges().front();
-  EXPECT_TRUE(at::allclose(u.ema.narrow(0, b, e - b), ema_before.narrow(0, b, e - b) * 0.9 +
-                                                          u.master.narrow(0, b, e - b) * 0.1));
+  EXPECT_TRUE(at::allclose(u.ema, ema_before * 0.9 + u.master * 0.1));
 }
 
 TEST(FsdpEngineTest, ShardStateLoadsBackIntoAFreshEngine) {
@@ -178,6 +172,104 @@ TEST(FsdpEngineTest, ShardStateLoadsBackIntoAFreshEngine) {
   third.InitFromModel();
   third.LoadShardState({state});
   EXPECT_TRUE(third.units()[1]->master.equal(engine.units()[1]->master));
+}
+
+// Losses of `steps` training steps on the tiny batch, and the final master weights.
+struct Trajectory {
+  std::vector<double> losses;
+  std::map<std::string, at::Tensor> weights;
+};
+
+Trajectory Train(FsdpOptions o, int steps, bool freeze_vit = false) {
+  auto model = TinyStage1();
+  if (freeze_vit) {
+    for (auto& p : model->model->vit_model->parameters()) p.set_requires_grad(false);
+  }
+  FsdpEngine engine(*model, OneRank(), o);
+  engine.InitFromModel();
+  const PackedBatch batch = TinyBatch();
+  Trajectory t;
+  for (int64_t step = 1; step <= steps; ++step) {
+    engine.ZeroGrad();
+    engine.BeginForward();
+    ForwardOutputs out = model->Forward(batch);
+    engine.EndForward(/*backward_follows=*/true);
+    at::Tensor loss = out.ce.mean();
+    loss.backward();
+    t.losses.push_back(loss.item<double>());
+    engine.ClipGradNorm(1.0);
+    engine.AdamWStep(AdamWHyper{}, 1e-3, step);
+    engine.UpdateEma(0.9);
+  }
+  t.weights = engine.GatherFull(/*ema=*/false);
+  return t;
+}
+
+// Frozen parameters (freeze_vit) have no master, gradient, moments or EMA: the unit holds them
+// once, in the compute dtype; they stay bit-identical while the rest trains.
+TEST(FsdpEngineTest, FrozenParametersAreHeldOnceWithoutOptimizerState) {
+  auto model = TinyStage1();
+  for (auto& p : model->model->vit_model->parameters()) p.set_requires_grad(false);
+  const auto before = Clone(*model);
+  FsdpEngine engine(*model, OneRank(), FsdpOptions{});
+  engine.InitFromModel();
+  int frozen_units = 0;
+  for (const auto& unit : engine.units()) {
+    if (unit->name().rfind("vit.", 0) != 0) continue;
+    ++frozen_units;
+    EXPECT_EQ(unit->trainable_numel(), 0) << unit->name();
+    for (const at::Tensor* t :
+         {&unit->master, &unit->grad, &unit->exp_avg, &unit->exp_avg_sq, &unit->ema}) {
+      EXPECT_EQ(t->numel(), 0) << unit->name();
+    }
+    EXPECT_EQ(unit->frozen.numel(), unit->frozen_numel());
+  }
+  EXPECT_GT(frozen_units, 0);
+  const Trajectory trained = Train(FsdpOptions{}, 2, /*freeze_vit=*/true);
+  for (const auto& [key, value] : trained.weights) {
+    if (key.rfind("vit_model.", 0) != 0) continue;
+    bool same = false;
+    for (const auto& [native, original] : before) {
+      if (native.size() >= key.size() &&
+          native.compare(native.size() - key.size(), key.size(), key) == 0) {
+        same = original.equal(value);
+        break;
+      }
+    }
+    EXPECT_TRUE(same) << key << " changed while frozen";
+  }
+}
+
+// train.optimizer_offload: the step runs on host copies of the master, moments and EMA, and
+// gives bit-identical losses and weights (fp32 on CPU).
+TEST(FsdpEngineTest, OptimizerOffloadGivesTheSameTraining) {
+  FsdpOptions offload;
+  offload.optimizer_offload = true;
+  const Trajectory plain = Train(FsdpOptions{}, 3), offloaded = Train(offload, 3);
+  ASSERT_EQ(plain.losses.size(), offloaded.losses.size());
+  for (size_t i = 0; i < plain.losses.size(); ++i) EXPECT_EQ(plain.losses[i], offloaded.losses[i]);
+  for (const auto& [key, value] : plain.weights) {
+    EXPECT_TRUE(value.equal(offloaded.weights.at(key))) << key;
+  }
+  EXPECT_NE(plain.losses.front(), plain.losses.back());  // it trained
+}
+
+// A checkpoint written with other parameters frozen is refused with the reason.
+TEST(FsdpEngineTest, AShardWithAnotherTrainableSplitIsRefused) {
+  auto model = TinyStage1();
+  FsdpEngine engine(*model, OneRank(), FsdpOptions{});
+  engine.InitFromModel();
+  const auto state = engine.ShardState();
+  auto frozen_model = TinyStage1();
+  for (auto& p : frozen_model->model->vit_model->parameters()) p.set_requires_grad(false);
+  FsdpEngine other(*frozen_model, OneRank(), FsdpOptions{});
+  other.InitFromModel();
+  try {
+    other.LoadOwnShard(state);
+    ADD_FAILURE() << "loaded";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.freeze_*"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "model/bagel/position_embedding.h"
 #include "model/bagel/weight_init.h"
+#include "model/lora/lora_adapters.h"
 #include "model/siglip/patch_embedding.h"
 
 namespace bagel::train {
@@ -65,7 +66,8 @@ CheckpointValues ValuesFromCheckpoint(std::shared_ptr<io::SafetensorsFile> file,
     }
   }
   for (const auto& [key, shape] : shapes) {
-    if (in_file.count(key) || EndsWith(key, "pos_embed")) continue;
+    // LoRA adapters are never in a base checkpoint: they start from PEFT's initialisation.
+    if (in_file.count(key) || EndsWith(key, "pos_embed") || lora::IsLoraKey(key)) continue;
     report.missing.push_back(key);
   }
   if (strict) {
@@ -90,6 +92,7 @@ CheckpointValues ValuesFromCheckpoint(std::shared_ptr<io::SafetensorsFile> file,
   }
   out.value = [file, config, shapes, twin_of, init_seed](const fsdp::Slot& slot) -> at::Tensor {
     const std::string& key = slot.name;
+    if (lora::IsLoraKey(key)) return lora::LoraInitialValue(key, slot.shape, init_seed);
     if (key == "vit_pos_embed.pos_embed")
       return SinCos2dTable(config.vit_max_num_patch_per_side, config.llm.hidden_size);
     if (key == "latent_pos_embed.pos_embed")

@@ -17,6 +17,13 @@ void ExportShardedHf(fsdp::FsdpEngine& engine, const BagelConfig& config,
     const fs::path staging = target.string() + ".staging";
     fs::remove_all(staging);
     fs::create_directories(staging);
+    if (o.lora) {
+      lora::WritePeftAdapter((staging / "adapter").string(), ema, *o.lora, o.lora_modules,
+                             o.lora_base);
+      const double scale = o.lora->alpha / static_cast<double>(o.lora->rank);
+      weights = lora::MergeLoraWeights(std::move(weights), scale);
+      ema = o.ema ? lora::MergeLoraWeights(std::move(ema), scale) : weights;
+    }
     WriteBagelConfig(config, staging.string());
     const std::map<std::string, std::string> meta = {{"format", "pt"}};
     io::WriteSafetensors((staging / "model.safetensors").string(), weights, meta);

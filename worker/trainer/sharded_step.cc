@@ -74,6 +74,12 @@ StepReport ShardedStep::Run(const std::vector<PackedBatch>& micro_batches,
 std::pair<double, double> ShardedStep::Evaluate(const std::vector<PackedBatch>& batches,
                                                 std::optional<at::Generator> noise_generator) {
   at::NoGradGuard no_grad;
+  // Evaluation mode (no LoRA dropout) for these batches only.
+  model_.eval();
+  struct BackToTraining {
+    BagelForUnifiedMultimodal& model;
+    ~BackToTraining() { model.train(); }
+  } back_to_training{model_};
   const at::Device device = engine_.world().device();
   at::Tensor sums = at::zeros({4}, at::TensorOptions().dtype(at::kDouble).device(device));
   for (const PackedBatch& batch : batches) {

@@ -19,6 +19,8 @@
 #include "worker/checkpoint/sha256.h"
 #include "worker/trainer/checkpoint_values.h"
 #include "worker/trainer/generator_state.h"
+#include "worker/trainer/job_model.h"
+#include "worker/trainer/lora_base.h"
 #include "worker/trainer/rank_device.h"
 #include "worker/trainer/rank_metrics.h"
 #include "worker/trainer/stop_signal.h"
@@ -70,24 +72,12 @@ void Trainer::SetUpRank() {
 
 void Trainer::BuildModel() {
   const bool from_preset = spec_.model.init_from.kind == config::InitFrom::Kind::kPreset;
-  TORCH_CHECK(spec_.model.init_from.kind != config::InitFrom::Kind::kJob,
-              "model.init_from.job must be resolved to a path by the coordinator before launch");
-  config_ = from_preset ? PresetConfig(spec_.model.init_from.preset)
-                        : LoadBagelConfig(spec_.model.init_from.path);
-  if (spec_.model.max_latent_size) config_.max_latent_size = *spec_.model.max_latent_size;
-  config_.timestep_shift = spec_.train.timestep_shift;
-  PrepareConfigForStage(config_, stage_);
+  config_ = JobModelConfig(spec_);
   const at::TensorOptions build =
       from_preset ? at::TensorOptions().dtype(at::kFloat) : at::TensorOptions().device(at::kMeta);
   model_ = std::make_shared<BagelForUnifiedMultimodal>(config_, build);
   if (from_preset) model_->InitializeWeights(spec_.model.init_from.seed);
-  auto freeze = [](torch::nn::Module& m) {
-    for (auto& p : m.parameters()) p.set_requires_grad(false);
-  };
-  if (spec_.model.freeze_llm) freeze(*model_->model->language_model);
-  if (spec_.model.freeze_vit && model_->model->vit_model) freeze(*model_->model->vit_model);
-  model_->SetFreezeUnd(spec_.model.freeze_und);
-  model_->SetGroupedRouting(spec_.model.grouped_routing);
+  lora_modules_ = ApplyTrainableSettings(spec_, *model_);
 
   fsdp_options_.device = device_;
   fsdp_options_.compute_dtype = spec_.train.precision == "bf16" ? at::kBFloat16 : at::kFloat;
@@ -95,15 +85,16 @@ void Trainer::BuildModel() {
   // activations), off on a CPU.
   fsdp_options_.activation_checkpointing =
       spec_.train.activation_checkpointing.value_or(device_.is_cuda());
+  fsdp_options_.optimizer_offload = spec_.train.optimizer_offload;
+  // With LoRA a checkpoint holds the adapters; the frozen base is read again at every start.
+  fsdp_options_.frozen_in_checkpoint = !spec_.lora.enabled;
   fsdp_options_.shard_group_size =
       spec_.parallel.sharding == "hybrid" ? static_cast<int>(spec_.parallel.shard_group_size) : 0;
   engine_ = std::make_unique<fsdp::FsdpEngine>(*model_, world_, fsdp_options_);
   if (from_preset) {
     engine_->InitFromModel();
   } else {
-    const fs::path dir(spec_.model.init_from.path);
-    const fs::path weights =
-        fs::exists(dir / "ema.safetensors") ? dir / "ema.safetensors" : dir / "model.safetensors";
+    const fs::path weights = InitWeightsFile(spec_.model.init_from.path);
     auto values = ValuesFromCheckpoint(io::SafetensorsFile::Open(weights.string()), *model_,
                                        /*strict=*/false, spec_.model.init_from.seed);
     progress_->Log("init from " + weights.string() + ": " + values.report.Summary());
@@ -116,6 +107,7 @@ void Trainer::BuildModel() {
     }
     engine_->InitFromValues(values.value);
   }
+  if (spec_.lora.enabled) lora_base_ = LoraBaseIdentity(spec_, *world_);
   if (stage_ == 2) {
     vae_ =
         vae::FluxVae::Load(spec_.model.vae, at::TensorOptions().dtype(at::kFloat).device(device_));

@@ -10,6 +10,8 @@
 
 #include <ATen/ATen.h>
 
+#include <nlohmann/json.hpp>
+
 #include <memory>
 #include <optional>
 #include <string>
@@ -76,6 +78,9 @@ class Trainer {
   fsdp::FsdpOptions fsdp_options_;
   std::unique_ptr<fsdp::FsdpEngine> engine_;
   std::shared_ptr<vae::FluxVae> vae_;
+  // LoRA: the adapted modules and what the adapters were trained on (checked on resume).
+  std::vector<std::string> lora_modules_;
+  nlohmann::json lora_base_;
 
   std::string tokenizer_dir_;
   std::optional<EvalSampleOptions> eval_samples_;

@@ -6,6 +6,7 @@
 
 #include "model/io/safetensors.h"
 #include "worker/trainer/generator_state.h"
+#include "worker/trainer/lora_base.h"
 #include "worker/trainer/trainer.h"
 
 namespace bagel::train {
@@ -44,6 +45,12 @@ void Trainer::Resume() {
   }
   if (!resume_from) return;
   const nlohmann::json state = ckpt::CheckpointStore::ReadTrainState(*resume_from);
+  if (spec_.lora.enabled) {
+    CheckLoraBase(state, lora_base_);
+  } else {
+    TORCH_CHECK(!state.contains("lora"), "checkpoint ", *resume_from,
+                " holds LoRA adapters but the spec has no lora section");
+  }
   const int saved_world = state.at("world_size").get<int>();
   const int64_t saved_step = state.at("step").get<int64_t>();
   bool loaded = false;
@@ -101,6 +108,7 @@ void Trainer::WriteCheckpoint(int64_t at_step) {
                           {"config_hash", config_hash_},
                           {"shard_group_size", fsdp_options_.shard_group_size},
                           {"lr", hyper_.schedule.At(at_step)}};
+  if (spec_.lora.enabled) state["lora"] = lora_base_;
   const auto result = store_->Write(*world_, at_step, engine_->ShardState(), meta, state,
                                     spec_.checkpoint.keep_last);
   last_checkpoint_ = at_step;

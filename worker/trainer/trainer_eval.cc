@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "model/lora/lora_adapters.h"
 #include "worker/trainer/generator_state.h"
 #include "worker/trainer/trainer.h"
 
@@ -40,8 +41,10 @@ void Trainer::Evaluate(int64_t at_step) {
   if (eval_samples_) {
     // Every rank takes part in the gather, only rank 0 keeps the weights and samples; the
     // others wait for it without the collective timeout (sampling may take longer).
-    const auto weights =
-        engine_->GatherFull(/*ema=*/spec_.train.ema_decay > 0, /*keep=*/env_.rank == 0);
+    auto weights = engine_->GatherFull(/*ema=*/spec_.train.ema_decay > 0, /*keep=*/env_.rank == 0);
+    // The sampling model has no adapters: they are merged into its weights.
+    if (spec_.lora.enabled && env_.rank == 0)
+      weights = lora::MergeLoraWeights(std::move(weights), spec_.lora.alpha / spec_.lora.rank);
     if (env_.rank == 0) {
       EvalSampleOptions so = *eval_samples_;
       so.out_dir = (fs::path(job_dir_) / "eval" / contract::StepDirName(at_step)).string();

@@ -2,6 +2,7 @@
 // weights in the layout the official code loads, with the VAE and the tokenizer beside them.
 #include <filesystem>
 
+#include "worker/trainer/job_model.h"
 #include "worker/trainer/sharded_export.h"
 #include "worker/trainer/trainer.h"
 
@@ -13,6 +14,11 @@ std::string Trainer::ExportHf() {
   eo.ema = spec_.train.ema_decay > 0;
   eo.vae_path = stage_ == 2 ? spec_.model.vae : "";
   eo.tokenizer_from = tokenizer_dir_;
+  if (spec_.lora.enabled) {
+    eo.lora = LoraOptionsOf(spec_.lora);
+    eo.lora_modules = lora_modules_;
+    eo.lora_base = lora_base_.at("base").get<std::string>();
+  }
   ExportShardedHf(*engine_, model_->config(), eo);
   return eo.dir;
 }
