@@ -545,10 +545,18 @@ JobSpecParse ParseJobSpec(const std::string& text) {
   if (Reader::Present(root, "lora")) ReadLora(r, root["lora"], s.lora);
   if (Reader::Present(root, "checkpoint")) {
     const YAML::Node c = root["checkpoint"];
-    if (r.Map(c, "checkpoint", {"every_steps", "keep_last", "export_hf"})) {
+    if (r.Map(c, "checkpoint",
+              {"every_steps", "keep_last", "export_hf", "async", "export_dtype", "export_model",
+               "export_shard_gib"})) {
       r.Int(c, "every_steps", "checkpoint", 1, 10000000, s.checkpoint.every_steps);
       r.Int(c, "keep_last", "checkpoint", 1, 1000, s.checkpoint.keep_last);
       r.Bool(c, "export_hf", "checkpoint", s.checkpoint.export_hf);
+      r.OptionalBool(c, "async", "checkpoint", s.checkpoint.async);
+      r.Enum(c, "export_dtype", "checkpoint", s.checkpoint.export_dtype, {"bf16", "fp32"});
+      r.Bool(c, "export_model", "checkpoint", s.checkpoint.export_model);
+      r.Number(
+          c, "export_shard_gib", "checkpoint", s.checkpoint.export_shard_gib,
+          [](double v) { return v >= 0 && v <= 1024; }, "a size in GiB in [0, 1024] (0: one file)");
     }
   }
   if (Reader::Present(root, "scheduling")) {
@@ -683,8 +691,12 @@ std::string JobSpecToYaml(const JobSpec& s) {
       << "collective_timeout_s" << YAML::Value << p.collective_timeout_s << YAML::EndMap;
     o << YAML::Key << "checkpoint" << YAML::Value << YAML::BeginMap << YAML::Key << "every_steps"
       << YAML::Value << s.checkpoint.every_steps << YAML::Key << "keep_last" << YAML::Value
-      << s.checkpoint.keep_last << YAML::Key << "export_hf" << YAML::Value << s.checkpoint.export_hf
-      << YAML::EndMap;
+      << s.checkpoint.keep_last << YAML::Key << "export_hf" << YAML::Value
+      << s.checkpoint.export_hf;
+    if (s.checkpoint.async) o << YAML::Key << "async" << YAML::Value << *s.checkpoint.async;
+    o << YAML::Key << "export_dtype" << YAML::Value << s.checkpoint.export_dtype << YAML::Key
+      << "export_model" << YAML::Value << s.checkpoint.export_model << YAML::Key
+      << "export_shard_gib" << YAML::Value << s.checkpoint.export_shard_gib << YAML::EndMap;
     o << YAML::Key << "scheduling" << YAML::Value << YAML::BeginMap << YAML::Key << "priority"
       << YAML::Value << s.scheduling.priority << YAML::Key << "max_restarts" << YAML::Value
       << s.scheduling.max_restarts << YAML::EndMap;

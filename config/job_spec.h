@@ -119,6 +119,11 @@ struct CheckpointSpec {
   int64_t every_steps = 500;
   int64_t keep_last = 3;
   bool export_hf = true;
+  // Written in the background while training goes on. Unset: on for GPU ranks, off on CPU.
+  std::optional<bool> async;
+  std::string export_dtype = "bf16";  // bf16 | fp32: the HF export's weights
+  bool export_model = false;          // model.safetensors (the weights without EMA) beside ema
+  double export_shard_gib = 0;        // > 0: also shards of at most this size and an index
 };
 
 struct SchedulingSpec {

@@ -54,7 +54,8 @@ train:
   grad_accum: 4
   precision: fp32
 parallel: {workers: 2, gpus_per_worker: 8, sharding: hybrid, shard_group_size: 8}
-checkpoint: {every_steps: 200, keep_last: 2, export_hf: true}
+checkpoint: {every_steps: 200, keep_last: 2, export_hf: true, async: true, export_dtype: fp32,
+             export_model: true, export_shard_gib: 4.5}
 scheduling: {priority: 10, max_restarts: 5}
 eval:
   every_steps: 500
@@ -105,6 +106,14 @@ TEST(JobSpecTest, FullSpecParsesEveryField) {
   EXPECT_EQ(s.train.grad_accum, 4);
   EXPECT_EQ(s.parallel.world_size(), 16);
   EXPECT_EQ(s.checkpoint.keep_last, 2);
+  EXPECT_EQ(s.checkpoint.async, std::optional<bool>(true));
+  EXPECT_EQ(s.checkpoint.export_dtype, "fp32");
+  EXPECT_TRUE(s.checkpoint.export_model);
+  EXPECT_DOUBLE_EQ(s.checkpoint.export_shard_gib, 4.5);
+  const JobSpec defaults = ParseJobSpec(kMinimal).spec;
+  EXPECT_FALSE(defaults.checkpoint.async.has_value());
+  EXPECT_EQ(defaults.checkpoint.export_dtype, "bf16");
+  EXPECT_FALSE(defaults.checkpoint.export_model);
   EXPECT_EQ(s.scheduling.priority, 10);
   EXPECT_TRUE(s.eval.enabled);
   EXPECT_EQ(s.eval.prompts.size(), 2u);
@@ -116,6 +125,15 @@ TEST(JobSpecTest, FullSpecParsesEveryField) {
   EXPECT_EQ(s.lora.targets[0],
             R"(^language_model\.model\.layers\.\d+\.self_attn\.(q|v)_proj(_moe_gen)?$)");
   EXPECT_FALSE(ParseJobSpec(kMinimal).spec.lora.enabled);
+}
+
+TEST(JobSpecTest, CheckpointExportAndAsyncFieldsAreValidated) {
+  const std::string base = kMinimal;
+  const JobSpecParse bad =
+      ParseJobSpec(base + "checkpoint: {async: maybe, export_dtype: fp16, export_shard_gib: -1}\n");
+  EXPECT_TRUE(HasError(bad, "checkpoint.async"));
+  EXPECT_TRUE(HasError(bad, "checkpoint.export_dtype"));
+  EXPECT_TRUE(HasError(bad, "checkpoint.export_shard_gib"));
 }
 
 TEST(JobSpecTest, LoraSectionIsValidated) {

@@ -84,7 +84,11 @@ std::string FormatProgressLine(const ProgressLine& p) {
       }
       break;
     case Kind::kCheckpoint:
-      j.update({{"step", p.step}, {"path", p.path}, {"bytes", p.bytes}, {"seconds", p.seconds}});
+      j.update({{"step", p.step},
+                {"path", p.path},
+                {"bytes", p.bytes},
+                {"seconds", p.seconds},
+                {"blocking_s", p.blocking_s}});
       break;
     case Kind::kEval:
       j["step"] = p.step;
@@ -150,6 +154,7 @@ std::optional<ProgressLine> ParseProgressLine(std::string_view text, std::string
   Get(j, "path", p.path);
   Get(j, "bytes", p.bytes);
   Get(j, "seconds", p.seconds);
+  Get(j, "blocking_s", p.blocking_s);
   Get(j, "val_ce", p.val_ce);
   Get(j, "val_mse", p.val_mse);
   if (auto images = j.find("images"); images != j.end() && images->is_array()) {

@@ -38,10 +38,12 @@ struct ProgressLine {
   int64_t data_samples = 0, data_skipped = 0;
   std::map<std::string, int64_t> data_skipped_by_reason;
 
-  // checkpoint
+  // checkpoint: `seconds` from the snapshot to the publication (the write), `blocking_s` how
+  // long the training loop waited for it (all of it when synchronous, the snapshot when not)
   std::string path;
   int64_t bytes = 0;
   double seconds = 0;
+  double blocking_s = 0;
 
   // eval (val_ce / val_mse absent when the evaluation had no such loss)
   std::optional<double> val_ce, val_mse;

@@ -86,9 +86,11 @@ TEST(ProgressLineTest, AKindWritesOnlyItsFields) {
   c.path = "/ckpt/j/step-00000050";
   c.bytes = 12;
   c.seconds = 1.9;
-  EXPECT_EQ(
-      FormatProgressLine(c),
-      R"({"bytes":12,"event":"checkpoint","path":"/ckpt/j/step-00000050","seconds":1.9,"step":50})");
+  c.blocking_s = 0.25;
+  EXPECT_EQ(FormatProgressLine(c),
+            R"({"blocking_s":0.25,"bytes":12,"event":"checkpoint","path":"/ckpt/j/step-00000050",)"
+            R"("seconds":1.9,"step":50})");
+  EXPECT_EQ(ParseProgressLine(FormatProgressLine(c))->blocking_s, 0.25);
   ProgressLine s;
   s.kind = Kind::kStep;
   EXPECT_EQ(FormatProgressLine(s).find("data_"), std::string::npos);

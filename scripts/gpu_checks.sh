@@ -10,7 +10,10 @@
 #   5. bagel-train on NCCL: a bf16 Stage 2 run of the small config (30 steps, tokens/s and MFU);
 #   6. with two or more GPUs: the same on two ranks (one GPU each), and a hung rank (SIGSTOP)
 #      that must end the other rank within the collective timeout with an `error` event and
-#      exit status 4, not a watchdog abort.
+#      exit status 4, not a watchdog abort;
+#   7. LoRA, optimizer offload and plain bf16 runs of the small config with their peak device
+#      memory beside bagel-plan's, and the asynchronous checkpoints' blocking time;
+#   8. bagel-bench-checkpoint (small): write/read throughput against dd, sync vs async blocking.
 # Every command runs under `timeout`, so one hang costs its own result only. Results go to $OUT
 # (or ./gpu-results); SUMMARY.txt lists every command with its exit status and seconds.
 set -uo pipefail
@@ -106,6 +109,39 @@ spec 30 1 600 > "$work/one.yaml"
 check "train.small.stage2.bf16.1gpu" 400 env BAGEL_DEVICE=cuda "$B/bagel-train" \
   --spec "$work/one.yaml" --checkpoint-root "$work/ckpt1" --job-id gpu1
 grep '"event":"step"' "$RESULTS/train.small.stage2.bf16.1gpu.txt" | tail -2 >> "$SUMMARY"
+
+# 7. Memory options on CUDA (docs/MEMORY.md): LoRA and optimizer offload on the small config,
+#    10 steps each, the peak device memory (mem_bytes) next to bagel-plan's device_bytes; an
+#    asynchronous checkpoint's blocking time beside its write.
+memory_check() {  # memory_check NAME EXTRA_TRAIN EXTRA_SECTION
+  spec 10 1 600 | sed -e "s/log_every: 1}/log_every: 1$2}/" \
+    -e 's/checkpoint: {every_steps: 1000/checkpoint: {every_steps: 5/' > "$work/$1.yaml"
+  [[ -n "$3" ]] && echo "$3" >> "$work/$1.yaml"
+  "$B/bagel-plan" --spec "$work/$1.yaml" --world-size 1 > "$RESULTS/plan.$1.json" 2>&1
+  check "train.small.$1" 400 env BAGEL_DEVICE=cuda "$B/bagel-train" --spec "$work/$1.yaml" \
+    --checkpoint-root "$work/ckpt-$1" --job-id "$1"
+  python3 - "$RESULTS/plan.$1.json" "$RESULTS/train.small.$1.txt" "$1" <<'PY' | tee -a "$SUMMARY"
+import json, sys
+try:
+    planned = json.load(open(sys.argv[1]))["ranks"][0]["device_bytes"]
+    lines = [json.loads(l) for l in open(sys.argv[2]) if l.startswith("{")]
+    peak = max(l.get("mem_bytes", 0) for l in lines if l.get("event") == "step")
+    ck = [l for l in lines if l.get("event") == "checkpoint"]
+    print(f"memory.{sys.argv[3]}: planned {planned / 2**30:.2f} GiB, measured {peak / 2**30:.2f} GiB, "
+          f"ratio {planned / peak:.3f}; checkpoints (blocking_s/seconds): "
+          + " ".join(f"{c['blocking_s']:.3f}/{c['seconds']:.3f}" for c in ck))
+except Exception as e:
+    print(f"memory.{sys.argv[3]}: no figures ({e})")
+PY
+}
+memory_check lora "" "lora: {rank: 32, alpha: 64}"
+memory_check offload ", optimizer_offload: true" ""
+memory_check full "" ""
+# Checkpoint throughput against dd and the blocking of sync vs async checkpoints on a GPU rank
+# (the snapshot goes to pinned memory): docs/PERFORMANCE.md, "Checkpoints".
+check "bench.checkpoint.small" 500 "$B/bagel-bench-checkpoint" --config small --device cuda \
+  --repeats 2 --dir "$work/bench-checkpoint"
+tail -1 "$RESULTS/bench.checkpoint.small.txt" >> "$SUMMARY"
 
 if ((GPUS >= 2)); then
   spec 30 2 600 > "$work/two.yaml"

@@ -28,7 +28,8 @@ class ControlPlaneMetrics {
   virtual void WorkerStateChanged(bagel::v1::WorkerState from, bagel::v1::WorkerState to) {}
   // A "step" line of rank 0 was applied to the job's progress.
   virtual void Progress(const std::string& job_id, const bagel::v1::Progress& progress) {}
-  virtual void CheckpointPublished(const std::string& job_id, int64_t bytes, double seconds) {}
+  virtual void CheckpointPublished(const std::string& job_id, int64_t bytes, double seconds,
+                                   double blocking_s) {}
   // One pass of Tick() (leases, stop deadlines, scheduling, flushes) took this long.
   virtual void TickFinished(double seconds) {}
 };

@@ -101,7 +101,7 @@ void ControlPlane::ApplyTrainerLine(JobEntry& e, const AttemptRecord& a, const s
       c.set_created_unix_ms(now);
       e.checkpoints[c.step()] = c;
       batch.checkpoints.push_back(c);
-      metrics_->CheckpointPublished(e.job.id(), line->bytes, line->seconds);
+      metrics_->CheckpointPublished(e.job.id(), line->bytes, line->seconds, line->blocking_s);
       JobEvent ev;
       ev.set_kind(JobEvent::CHECKPOINT);
       *ev.mutable_checkpoint() = c;

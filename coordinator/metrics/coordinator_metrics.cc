@@ -56,6 +56,11 @@ const MetricDef kCheckpointSeconds = {
     "Time the trainer took to write and publish one checkpoint (its checkpoint line's seconds), "
     "all jobs.",
     ""};
+const MetricDef kCheckpointBlocking = {
+    "bagel_checkpoint_blocking_duration_seconds", MetricType::Histogram,
+    "Time the training loop waited for one checkpoint (its checkpoint line's blocking_s: the "
+    "whole write when synchronous, the snapshot to host memory when asynchronous), all jobs.",
+    ""};
 const MetricDef kCheckpointBytes = {
     "bagel_checkpoint_written_bytes_total", MetricType::Counter,
     "Bytes of published checkpoints (every rank's files), all jobs.", ""};
@@ -95,6 +100,11 @@ const MetricDef kCkptSize = {"bagel_checkpoint_last_size_bytes", MetricType::Gau
 const MetricDef kCkptLastSeconds = {
     "bagel_checkpoint_last_save_duration_seconds", MetricType::Gauge,
     "Save time of the newest checkpoint this coordinator saw published, per unfinished job.",
+    "job_id"};
+const MetricDef kCkptLastBlocking = {
+    "bagel_checkpoint_last_blocking_duration_seconds", MetricType::Gauge,
+    "How long the training loop waited for the newest checkpoint this coordinator saw "
+    "published, per unfinished job (below the save time when checkpoints are asynchronous).",
     "job_id"};
 const MetricDef kWorkers = {"bagel_workers", MetricType::Gauge,
                             "Registered workers by state (READY, DRAINING, LOST).", "state"};
@@ -165,14 +175,28 @@ TrainingValues TrainingValuesOf(const coord::JobMetricsView& j,
 
 const std::vector<MetricDef>& CoordinatorMetrics::Catalogue() {
   static const std::vector<MetricDef> kAll = [] {
-    std::vector<MetricDef> all = {
-        kBuildInfo, kSubmitted, kFinished,      kQueueWait,         kStartLatency,    kTick,
-        kRestarts,  kRankExits, kLeasesExpired, kCheckpointSeconds, kCheckpointBytes, kJobs,
-        kJobInfo,   kJobState,  kJobRestarts,   kJobRanks,          kAttemptStart};
+    std::vector<MetricDef> all = {kBuildInfo,
+                                  kSubmitted,
+                                  kFinished,
+                                  kQueueWait,
+                                  kStartLatency,
+                                  kTick,
+                                  kRestarts,
+                                  kRankExits,
+                                  kLeasesExpired,
+                                  kCheckpointSeconds,
+                                  kCheckpointBlocking,
+                                  kCheckpointBytes,
+                                  kJobs,
+                                  kJobInfo,
+                                  kJobState,
+                                  kJobRestarts,
+                                  kJobRanks,
+                                  kAttemptStart};
     const auto& training = TrainingSeriesDefs(TrainingScope::kJob);
     all.insert(all.end(), training.begin(), training.end());
-    for (const MetricDef& d : {kCkptTime, kCkptStep, kCkptSize, kCkptLastSeconds, kWorkers,
-                               kHeartbeat, kGpus, kCpuSlots}) {
+    for (const MetricDef& d : {kCkptTime, kCkptStep, kCkptSize, kCkptLastSeconds, kCkptLastBlocking,
+                               kWorkers, kHeartbeat, kGpus, kCpuSlots}) {
       all.push_back(d);
     }
     return all;
@@ -226,6 +250,12 @@ CoordinatorMetrics::CoordinatorMetrics() : registry_(std::make_shared<prometheus
            .Help(kCheckpointSeconds.help)
            .Register(r)
            .Add({}, Buckets({0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1200}));
+  checkpoint_blocking_ =
+      &prometheus::BuildHistogram()
+           .Name(kCheckpointBlocking.name)
+           .Help(kCheckpointBlocking.help)
+           .Register(r)
+           .Add({}, Buckets({0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}));
   checkpoint_bytes_ = &prometheus::BuildCounter()
                            .Name(kCheckpointBytes.name)
                            .Help(kCheckpointBytes.help)
@@ -269,11 +299,13 @@ void CoordinatorMetrics::Progress(const std::string& job_id, const bagel::v1::Pr
 }
 
 void CoordinatorMetrics::CheckpointPublished(const std::string& job_id, int64_t bytes,
-                                             double seconds) {
+                                             double seconds, double blocking_s) {
   checkpoint_seconds_->Observe(std::max(0.0, seconds));
+  checkpoint_blocking_->Observe(std::max(0.0, blocking_s));
   checkpoint_bytes_->Increment(static_cast<double>(std::max<int64_t>(0, bytes)));
   std::lock_guard<std::mutex> lock(mu_);
   last_checkpoint_seconds_[job_id] = seconds;
+  last_checkpoint_blocking_[job_id] = blocking_s;
 }
 
 void CoordinatorMetrics::TickFinished(double seconds) { tick_->Observe(std::max(0.0, seconds)); }
@@ -300,7 +332,7 @@ std::vector<prometheus::MetricFamily> CoordinatorMetrics::Collect() const {
        restarts = EmptyFamily(kJobRestarts), ranks = EmptyFamily(kJobRanks),
        attempt_start = EmptyFamily(kAttemptStart), ckpt_time = EmptyFamily(kCkptTime),
        ckpt_step = EmptyFamily(kCkptStep), ckpt_size = EmptyFamily(kCkptSize),
-       ckpt_secs = EmptyFamily(kCkptLastSeconds);
+       ckpt_secs = EmptyFamily(kCkptLastSeconds), ckpt_blocking = EmptyFamily(kCkptLastBlocking);
   TrainingSeriesBuilder training(TrainingScope::kJob);
   std::set<std::string> active;
   std::lock_guard<std::mutex> lock(mu_);
@@ -322,13 +354,18 @@ std::vector<prometheus::MetricFamily> CoordinatorMetrics::Collect() const {
     if (auto c = last_checkpoint_seconds_.find(j.id); c != last_checkpoint_seconds_.end()) {
       AddSample(ckpt_secs, id, c->second, kCkptLastSeconds);
     }
+    if (auto c = last_checkpoint_blocking_.find(j.id); c != last_checkpoint_blocking_.end()) {
+      AddSample(ckpt_blocking, id, c->second, kCkptLastBlocking);
+    }
   }
   // Finished jobs leave no series behind, here or in these maps.
   std::erase_if(tokens_total_, [&](const auto& kv) { return !active.count(kv.first); });
   std::erase_if(last_checkpoint_seconds_, [&](const auto& kv) { return !active.count(kv.first); });
+  std::erase_if(last_checkpoint_blocking_, [&](const auto& kv) { return !active.count(kv.first); });
   for (auto* f : {&info, &state, &restarts, &ranks, &attempt_start}) out.push_back(std::move(*f));
   training.AppendTo(out, /*keep_empty=*/true);
-  for (auto* f : {&ckpt_time, &ckpt_step, &ckpt_size, &ckpt_secs}) out.push_back(std::move(*f));
+  for (auto* f : {&ckpt_time, &ckpt_step, &ckpt_size, &ckpt_secs, &ckpt_blocking})
+    out.push_back(std::move(*f));
 
   std::map<std::string, int64_t> workers = {{"READY", 0}, {"DRAINING", 0}, {"LOST", 0}};
   auto heartbeat = EmptyFamily(kHeartbeat);

@@ -56,7 +56,8 @@ class CoordinatorMetrics final : public coord::ControlPlaneMetrics, public prome
   void RankExited(int32_t exit_code) override;
   void WorkerStateChanged(bagel::v1::WorkerState from, bagel::v1::WorkerState to) override;
   void Progress(const std::string& job_id, const bagel::v1::Progress& progress) override;
-  void CheckpointPublished(const std::string& job_id, int64_t bytes, double seconds) override;
+  void CheckpointPublished(const std::string& job_id, int64_t bytes, double seconds,
+                           double blocking_s) override;
   void TickFinished(double seconds) override;
 
   // prometheus::Collectable: the registry's families plus the scrape-time ones.
@@ -75,6 +76,7 @@ class CoordinatorMetrics final : public coord::ControlPlaneMetrics, public prome
   std::map<std::string, prometheus::Counter*> exits_;
   prometheus::Counter* leases_expired_ = nullptr;
   prometheus::Histogram* checkpoint_seconds_ = nullptr;
+  prometheus::Histogram* checkpoint_blocking_ = nullptr;
   prometheus::Counter* checkpoint_bytes_ = nullptr;
 
   mutable std::mutex mu_;  // guards what follows
@@ -82,6 +84,7 @@ class CoordinatorMetrics final : public coord::ControlPlaneMetrics, public prome
   // Per-job values the control plane does not keep; pruned at each scrape to unfinished jobs.
   mutable std::map<std::string, double> tokens_total_;
   mutable std::map<std::string, double> last_checkpoint_seconds_;
+  mutable std::map<std::string, double> last_checkpoint_blocking_;
 };
 
 }  // namespace bagel::metrics

@@ -171,7 +171,7 @@ TEST_F(CoordinatorMetricsTest, FollowsAJobThroughARestartToSuccess) {
        R"("step_time_s":1})");
   Line(id, 0,
        R"({"event":"checkpoint","step":2,"path":"/x/step-00000002","bytes":1000,)"
-       R"("seconds":1.5})");
+       R"("seconds":1.5,"blocking_s":0.125})");
   Line(id, 0, R"({"event":"eval","step":2,"val_ce":2.75,"val_mse":0.5})");
   f = metrics_->Collect();
   EXPECT_EQ(Value(f, "bagel_job_queue_wait_seconds"), 1);
@@ -193,6 +193,8 @@ TEST_F(CoordinatorMetricsTest, FollowsAJobThroughARestartToSuccess) {
   EXPECT_EQ(Value(f, "bagel_checkpoint_written_bytes_total"), 1000);
   EXPECT_EQ(Value(f, "bagel_checkpoint_last_step", {{"job_id", id}}), 2);
   EXPECT_EQ(Value(f, "bagel_checkpoint_last_save_duration_seconds", {{"job_id", id}}), 1.5);
+  EXPECT_EQ(Value(f, "bagel_checkpoint_blocking_duration_seconds"), 1);  // one observation
+  EXPECT_EQ(Value(f, "bagel_checkpoint_last_blocking_duration_seconds", {{"job_id", id}}), 0.125);
 
   // A collective timeout: the rank exits 4, the job restarts.
   Exit(id, 0, 4);

@@ -68,8 +68,29 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) 
   file->map_ = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, file->fd_, 0);
   TORCH_CHECK(file->map_ != MAP_FAILED, path, ": cannot map: ", ErrnoText());
   ::madvise(file->map_, size, MADV_SEQUENTIAL);
-  const auto* bytes = static_cast<const uint8_t*>(file->map_);
+  file->Parse(static_cast<const uint8_t*>(file->map_), size);
+  return file;
+}
 
+std::shared_ptr<SafetensorsFile> SafetensorsFile::FromBytes(const std::string& name,
+                                                            at::Tensor bytes) {
+  TORCH_CHECK(bytes.scalar_type() == at::kByte && bytes.dim() == 1 && bytes.is_contiguous() &&
+                  bytes.device().is_cpu(),
+              name, ": safetensors bytes must be a contiguous CPU uint8 vector");
+  std::shared_ptr<SafetensorsFile> file(new SafetensorsFile());
+  file->self_ = file;
+  file->path_ = name;
+  const uint64_t size = static_cast<uint64_t>(bytes.numel());
+  TORCH_CHECK(size >= 8, name, ": not a safetensors file (", size,
+              " bytes, shorter than its header length)");
+  file->owned_ = std::move(bytes);
+  file->Parse(file->owned_.const_data_ptr<uint8_t>(), size);
+  return file;
+}
+
+void SafetensorsFile::Parse(const uint8_t* bytes, uint64_t size) {
+  const std::string& path = path_;
+  SafetensorsFile* file = this;
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
   TORCH_CHECK(header_len <= kMaxHeaderBytes && header_len <= size - 8, path, ": header length ",
@@ -131,7 +152,6 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) 
   for (size_t i = 1; i < ranges.size(); ++i) {
     TORCH_CHECK(ranges[i].first >= ranges[i - 1].second, path, ": tensor data ranges overlap");
   }
-  return file;
 }
 
 SafetensorsFile::~SafetensorsFile() {

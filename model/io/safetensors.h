@@ -38,6 +38,9 @@ class SafetensorsFile {
   // Maps `path` and validates its header: JSON syntax, known dtypes, shapes matching byte
   // ranges, ranges inside the file and not overlapping. Throws c10::Error naming the problem.
   static std::shared_ptr<SafetensorsFile> Open(const std::string& path);
+  // The same over a file's bytes already in memory (a contiguous CPU uint8 vector, kept alive
+  // by the returned object and every view of it); `name` names it in errors.
+  static std::shared_ptr<SafetensorsFile> FromBytes(const std::string& name, at::Tensor bytes);
 
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
@@ -60,7 +63,9 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
+  void Parse(const uint8_t* bytes, uint64_t size);
   std::string path_;
+  at::Tensor owned_;  // FromBytes: the bytes
   int fd_ = -1;
   void* map_ = nullptr;
   size_t map_size_ = 0;

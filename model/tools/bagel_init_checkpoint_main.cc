@@ -46,6 +46,9 @@ int main(int argc, char** argv) {
       "--vae", vae_shape,
       "also write a random ae.safetensors: tiny (ch 32, 1 res block) or flux (the real shape)");
   app.add_option("--vae-out", vae_out, "where the VAE goes (default: DIR/ae.safetensors)");
+  bool config_only = false;
+  app.add_flag("--config-only", config_only,
+               "write only the config files (no weights): what bagel-plan needs of a checkpoint");
   CLI11_PARSE(app, argc, argv);
   return bagel::RunToolMain("bagel-init-checkpoint", [&] {
     bagel::BagelConfig config = bagel::PresetConfig(preset);
@@ -65,6 +68,13 @@ int main(int argc, char** argv) {
     set(config.max_latent_size, max_latent);
     const int s = bagel::ParseStage(stage);
     bagel::PrepareConfigForStage(config, s);
+    if (config_only) {
+      std::filesystem::create_directories(out);
+      bagel::WriteBagelConfig(config, out);
+      std::cout << "wrote " << out << ": config files of stage " << s << " (no weights)"
+                << std::endl;
+      return;
+    }
     bagel::BagelForUnifiedMultimodal model(config, at::TensorOptions().dtype(at::kFloat));
     model.InitializeWeights(seed);
     std::filesystem::create_directories(out);

@@ -27,16 +27,16 @@ checkpoint: {every_steps: 4, keep_last: 3, export_hf: true}
 lora: {rank: 4, alpha: 8}
 YAML
 loss_at() { grep "\"event\":\"step\"" "$1" | grep "\"step\":$2," | grep -o '"\(ce\|mse\)":[-0-9.e]*' | tr '\n' ' '; }
-run() { timeout 300 "$bin/bagel-train" --spec spec.yaml --nproc 2 --checkpoint-root "$1" --job-id j "${@:2}"; }
+run() { timeout 300 "$bin/bagel-train" --spec "$PWD/spec.yaml" --nproc 2 --checkpoint-root "$1" --job-id j "${@:2}"; }
 
 # 1. Uninterrupted reference; kill -9 after step 6 and resume.
 run ref > ref.jsonl 2> ref.log || fail "reference run failed: $(tail -3 ref.log)"
-( run killed > a.jsonl 2> a.log & )
+( run lora-killed > a.jsonl 2> a.log & )
 for _ in $(seq 1 600); do grep -q '"step":6,' a.jsonl 2>/dev/null && break; sleep 0.05; done
-pkill -9 -f "checkpoint-root killed"; sleep 1
+pkill -9 -f "$PWD/spec.yaml.*checkpoint-root lora-killed"; sleep 1
 grep -q '"step":12,' a.jsonl && fail "the run finished before it was killed"
-run killed > b.jsonl 2> b.log || fail "resume failed: $(tail -3 b.log)"
-grep -q "resumed from killed/j/step-00000004" b.log || fail "did not resume from step 4: $(grep -m3 . b.log)"
+run lora-killed > b.jsonl 2> b.log || fail "resume failed: $(tail -3 b.log)"
+grep -q "resumed from lora-killed/j/step-00000004" b.log || fail "did not resume from step 4: $(grep -m3 . b.log)"
 for s in 5 8 12; do
   [[ -n "$(loss_at ref.jsonl $s)" && "$(loss_at ref.jsonl $s)" == "$(loss_at b.jsonl $s)" ]] ||
     fail "step $s: resumed $(loss_at b.jsonl $s) != uninterrupted $(loss_at ref.jsonl $s)"

@@ -5,13 +5,15 @@
 #   3. a newest checkpoint with a corrupt file is refused (named) and the previous one used;
 #   4. a resume on another world size reshards and finishes;
 #   5. an invalid spec (a bad value, a key written twice) exits 2 naming the field;
-#   6. Stage 2 evaluation writes sample images from fixed prompts.
-# Usage: trainer_cli_test.sh BIN_DIR WORK_DIR
+#   6. Stage 2 evaluation writes sample images from fixed prompts;
+#   8. (asynchronous checkpoints) a rank killed while a checkpoint is being written leaves the
+#      previous one the newest complete checkpoint, and the resume from it loses nothing.
+# Usage: trainer_cli_test.sh BIN_DIR WORK_DIR [ASYNC]   (ASYNC: checkpoint.async, default false)
 set -uo pipefail
-bin="$1" work="$2"
+bin="$1" work="$2" async="${3:-false}"
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
 fail() { echo "FAIL: $*"; exit 1; }
-cat > spec.yaml <<'YAML'
+cat > spec.yaml <<YAML
 model: {stage: 1, init_from: {preset: tiny, seed: 7}}
 data:
   groups: [{name: demo, type: demo}]
@@ -20,16 +22,23 @@ data:
   max_num_tokens_per_sample: 200
 train: {steps: 24, lr: 2.0e-3, warmup_steps: 3, ema_decay: 0.9, precision: fp32, log_every: 1}
 parallel: {workers: 1, gpus_per_worker: 0}
-checkpoint: {every_steps: 8, keep_last: 3, export_hf: false}
+checkpoint: {every_steps: 8, keep_last: 3, export_hf: false, async: $async}
 YAML
 ce_at() { grep "\"event\":\"step\"" "$1" | grep "\"step\":$2," | grep -o '"ce":[-0-9.e]*'; }
-run() { timeout 300 "$bin/bagel-train" --spec spec.yaml --nproc 2 --checkpoint-root "$1" --job-id j "${@:2}"; }
+# The spec by absolute path: pkill patterns name it, so that concurrent runs of this test (sync and
+# async) never stop each other's ranks.
+run() { timeout 300 "$bin/bagel-train" --spec "$PWD/spec.yaml" --nproc 2 --checkpoint-root "$1" --job-id j "${@:2}"; }
 
 # 1. Uninterrupted reference, then kill -9 after step 11 and resume.
 run ref > ref.jsonl 2> ref.log || fail "reference run failed: $(tail -3 ref.log)"
 ( run killed > a.jsonl 2> a.log & )
-for _ in $(seq 1 600); do grep -q '"step":11,' a.jsonl 2>/dev/null && break; sleep 0.05; done
-pkill -9 -f "checkpoint-root killed" ; sleep 1
+# (Asynchronous: the step-8 checkpoint is published in the background; wait for its line too.)
+for _ in $(seq 1 600); do
+  grep -q '"step":11,' a.jsonl 2>/dev/null && grep '"event":"checkpoint"' a.jsonl | grep -q '"step":8[,}]' &&
+    break
+  sleep 0.05
+done
+pkill -9 -f "$PWD/spec.yaml.*checkpoint-root killed" ; sleep 1
 grep -q '"step":24,' a.jsonl && fail "the run finished before it was killed"
 [[ -d killed/j/step-00000008 ]] || fail "no checkpoint at step 8 before the kill"
 run killed > b.jsonl 2> b.log || fail "resume failed: $(tail -3 b.log)"
@@ -42,7 +51,7 @@ echo "ok: kill -9 and resume reproduce the uninterrupted losses"
 # 2. SIGTERM: checkpoint of the current step, exit 3.
 ( run term > t.jsonl 2> t.log; echo $? > t.rc ) &
 for _ in $(seq 1 600); do grep -q '"step":5,' t.jsonl 2>/dev/null && break; sleep 0.05; done
-pkill -TERM -f "checkpoint-root term"
+pkill -TERM -f "$PWD/spec.yaml.*checkpoint-root term"
 wait
 [[ "$(cat t.rc)" == 3 ]] || fail "SIGTERM exit status $(cat t.rc), expected 3"
 step=$(cat term/j/LATEST | tr -d '\n')
@@ -91,7 +100,7 @@ data:
   max_num_tokens_per_sample: 200
 train: {steps: 2, lr: 1.0e-3, warmup_steps: 1, ema_decay: 0.9, precision: fp32, log_every: 1}
 parallel: {workers: 1, gpus_per_worker: 0}
-checkpoint: {every_steps: 2, keep_last: 1, export_hf: true}
+checkpoint: {every_steps: 2, keep_last: 1, export_hf: true, async: $async}
 eval: {every_steps: 2, max_batches: 1, prompts: ["a red square", "a cat"], image_size: 32, num_timesteps: 4}
 YAML
 timeout 300 "$bin/bagel-train" --spec s2.yaml --nproc 2 --checkpoint-root s2 --job-id j > s2.jsonl 2> s2.log \
@@ -119,3 +128,28 @@ paste <(losses s2.jsonl) <(losses s2ac.jsonl) | awk '
   END { exit (n == 4 && bad == 0) ? 0 : 1 }' \
   || fail "losses differ: $(paste <(losses s2.jsonl) <(losses s2ac.jsonl) | tr '\n' ' ')"
 echo "ok: activation checkpointing and grouped routing give the same losses"
+
+# 8. Asynchronous checkpoints: kill -9 while the step-16 checkpoint is being written (each rank
+#    pauses after writing its file, before reporting it): LATEST still names step 8, whose resume
+#    gives the uninterrupted losses.
+if [[ $async == true ]]; then
+  ( BAGEL_TEST_CHECKPOINT_PAUSE_S=30 run midwrite > m.jsonl 2> m.log & )
+  for _ in $(seq 1 1200); do
+    [[ -f midwrite/j/step-00000016.staging/rank-1-of-2.safetensors ]] && break
+    sleep 0.05
+  done
+  [[ -f midwrite/j/step-00000016.staging/rank-1-of-2.safetensors ]] ||
+    fail "the step-16 checkpoint never started: $(tail -3 m.log)"
+  grep -q '"step":17,' m.jsonl || sleep 1  # training goes on while the writer pauses
+  grep -q '"step":17,' m.jsonl || fail "training waited for the asynchronous write"
+  pkill -9 -f "$PWD/spec.yaml.*checkpoint-root midwrite"; sleep 1
+  [[ "$(cat midwrite/j/LATEST)" == step-00000008 ]] || fail "LATEST is $(cat midwrite/j/LATEST)"
+  [[ -d midwrite/j/step-00000016 ]] && fail "a half-written checkpoint was published"
+  run midwrite > n.jsonl 2> n.log || fail "resume after a kill mid-write failed: $(tail -3 n.log)"
+  grep -q "resumed from midwrite/j/step-00000008" n.log || fail "did not resume from step 8: $(grep resumed n.log)"
+  for s in 9 16 24; do
+    [[ "$(ce_at ref.jsonl $s)" == "$(ce_at n.jsonl $s)" ]] || fail "step $s after the kill mid-write differs"
+  done
+  grep '"event":"checkpoint"' n.jsonl | grep -q '"blocking_s"' || fail "no blocking_s in the checkpoint line"
+  echo "ok: a kill during an asynchronous checkpoint leaves step 8 the newest, and resuming loses nothing"
+fi

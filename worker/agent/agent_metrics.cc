@@ -92,6 +92,11 @@ const MetricDef kRankCkptSeconds = {
     "bagel_rank_checkpoint_last_save_duration_seconds", MetricType::Gauge,
     "Time the newest checkpoint took to write, verify and publish (every rank's shard).",
     "job_id,rank"};
+const MetricDef kRankCkptBlocking = {
+    "bagel_rank_checkpoint_last_blocking_duration_seconds", MetricType::Gauge,
+    "How long the training loop waited for the newest checkpoint (the snapshot when "
+    "asynchronous, the whole write when not).",
+    "job_id,rank"};
 const MetricDef kRankCkptBytes = {"bagel_rank_checkpoint_last_size_bytes", MetricType::Gauge,
                                   "Size of the newest checkpoint (every rank's files).",
                                   "job_id,rank"};
@@ -119,8 +124,8 @@ const std::vector<MetricDef>& AgentMetrics::Catalogue() {
                                   kRankRunning};
     const auto& training = metrics::TrainingSeriesDefs(metrics::TrainingScope::kRank);
     all.insert(all.end(), training.begin(), training.end());
-    for (const MetricDef& d :
-         {kRankSkipped, kRankCkptTime, kRankCkptStep, kRankCkptSeconds, kRankCkptBytes}) {
+    for (const MetricDef& d : {kRankSkipped, kRankCkptTime, kRankCkptStep, kRankCkptSeconds,
+                               kRankCkptBlocking, kRankCkptBytes}) {
       all.push_back(d);
     }
     return all;
@@ -207,6 +212,7 @@ void AgentMetrics::Line(const std::string& job_id, int32_t attempt, int32_t rank
     s.checkpoint_unix_ms = unix_ms;
     s.checkpoint_step = line->step;
     s.checkpoint_seconds = line->seconds;
+    s.checkpoint_blocking_s = line->blocking_s;
     s.checkpoint_bytes = line->bytes;
   }
 }
@@ -275,7 +281,8 @@ std::vector<prometheus::MetricFamily> AgentMetrics::Collect() const {
 
   auto running = EmptyFamily(kRankRunning), ckpt_time = EmptyFamily(kRankCkptTime),
        ckpt_step = EmptyFamily(kRankCkptStep), ckpt_secs = EmptyFamily(kRankCkptSeconds),
-       ckpt_bytes = EmptyFamily(kRankCkptBytes), skipped = EmptyFamily(kRankSkipped);
+       ckpt_bytes = EmptyFamily(kRankCkptBytes), skipped = EmptyFamily(kRankSkipped),
+       ckpt_blocking = EmptyFamily(kRankCkptBlocking);
   metrics::TrainingSeriesBuilder training(metrics::TrainingScope::kRank);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -292,13 +299,14 @@ std::vector<prometheus::MetricFamily> AgentMetrics::Collect() const {
         AddSample(ckpt_time, id, s.checkpoint_unix_ms / 1000.0, kRankCkptTime);
         AddSample(ckpt_step, id, static_cast<double>(s.checkpoint_step), kRankCkptStep);
         AddSample(ckpt_secs, id, s.checkpoint_seconds, kRankCkptSeconds);
+        AddSample(ckpt_blocking, id, s.checkpoint_blocking_s, kRankCkptBlocking);
         AddSample(ckpt_bytes, id, static_cast<double>(s.checkpoint_bytes), kRankCkptBytes);
       }
     }
   }
   if (!running.metric.empty()) out.push_back(std::move(running));
   training.AppendTo(out, /*keep_empty=*/false);
-  for (auto* f : {&skipped, &ckpt_time, &ckpt_step, &ckpt_secs, &ckpt_bytes}) {
+  for (auto* f : {&skipped, &ckpt_time, &ckpt_step, &ckpt_secs, &ckpt_blocking, &ckpt_bytes}) {
     if (!f->metric.empty()) out.push_back(std::move(*f));
   }
   return out;

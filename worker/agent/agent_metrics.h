@@ -79,6 +79,7 @@ class AgentMetrics final : public prometheus::Collectable {
     int64_t checkpoint_unix_ms = 0;         // 0: none yet
     int64_t checkpoint_step = 0;
     double checkpoint_seconds = 0;
+    double checkpoint_blocking_s = 0;
     int64_t checkpoint_bytes = 0;
   };
   using Key = std::pair<std::string, int32_t>;  // job id, rank

@@ -10,6 +10,7 @@
 
 #include "model/io/safetensors.h"
 #include "testing/temp_dir.h"
+#include "worker/checkpoint/sha256.h"
 #include "worker/dist/local_launcher.h"
 
 namespace bagel::ckpt {
@@ -74,6 +75,19 @@ TEST_F(CheckpointStoreTest, CorruptOrPartialCheckpointsAreRefusedAndThePreviousO
   std::vector<std::string> problems;
   EXPECT_EQ(fs::path(*store.FindLatestComplete(&problems)).filename(), "step-00000001");
   ASSERT_FALSE(problems.empty());
+  // The cheap check passes it (same size); the rank's one verified read refuses it by name.
+  EXPECT_EQ(fs::path(*store.FindLatestComplete(nullptr, /*full=*/false)).filename(),
+            "step-00000002");
+  const auto files = CheckpointStore::CheckManifest(second.path);
+  try {
+    CheckpointStore::ReadVerified(second.path, contract::RankFileName(0, 1),
+                                  files.at(contract::RankFileName(0, 1)));
+    FAIL() << "corruption not detected by the verified read";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("rank-0-of-1.safetensors does not match its SHA-256"),
+              std::string::npos)
+        << e.what();
+  }
   // A step directory without a manifest (crash before publishing) is never loaded.
   fs::create_directories(root_.path() / "job" / "step-00000009");
   std::ofstream(root_.path() / "job" / "step-00000009" / "rank-0-of-1.safetensors") << "partial";
@@ -85,6 +99,19 @@ TEST_F(CheckpointStoreTest, CorruptOrPartialCheckpointsAreRefusedAndThePreviousO
   // A missing file named by the manifest.
   fs::remove(fs::path(second.path) / "train_state.json");
   EXPECT_THROW(CheckpointStore::Validate(second.path), c10::Error);
+}
+
+// The hash is computed while writing; a verified read gives back what was written.
+TEST_F(CheckpointStoreTest, TheManifestHashIsTheWrittenFilesAndVerifiedReadsLoadIt) {
+  CheckpointStore store((root_.path() / "job").string());
+  WriteResult r = WriteStep(store, 3);
+  const auto files = CheckpointStore::CheckManifest(r.path);
+  const std::string name = contract::RankFileName(0, 1);
+  EXPECT_EQ(files.at(name).sha256, Sha256File((fs::path(r.path) / name).string()));
+  auto file = CheckpointStore::ReadVerified(r.path, name, files.at(name));
+  EXPECT_TRUE(file->Read("x").equal(at::full({4}, 3.0f)));
+  EXPECT_EQ(file->metadata().at("data_position"), "9");
+  EXPECT_EQ(store.CandidatesNewestFirst(), std::vector<std::string>{r.path});
 }
 
 TEST_F(CheckpointStoreTest, RetentionKeepsTheNewestLatestAndPinned) {

@@ -202,3 +202,37 @@ void Communicator::WaitForRankZero(const std::string& key) {
 }
 
 }  // namespace bagel::dist
+
+namespace bagel::dist {
+
+void Communicator::Post(const std::string& key, const std::string& value) {
+  if (!store_.defined()) {
+    std::lock_guard<std::mutex> lock(posts_mu_);
+    posts_[key] = value;
+    posts_cv_.notify_all();
+    return;
+  }
+  try {
+    store_->set("post/" + key, std::vector<uint8_t>(value.begin(), value.end()));
+  } catch (const std::exception& e) {
+    throw CollectiveError("posting " + key + " failed: " + e.what());
+  }
+}
+
+std::string Communicator::Await(const std::string& key, std::chrono::milliseconds timeout) {
+  if (!store_.defined()) {
+    std::unique_lock<std::mutex> lock(posts_mu_);
+    if (!posts_cv_.wait_for(lock, timeout, [&] { return posts_.count(key) > 0; }))
+      throw CollectiveError("waiting for " + key + " timed out");
+    return posts_.at(key);
+  }
+  try {
+    store_->wait({"post/" + key}, timeout);
+    const std::vector<uint8_t> v = store_->get("post/" + key);
+    return std::string(v.begin(), v.end());
+  } catch (const std::exception& e) {
+    throw CollectiveError("waiting for " + key + " failed: " + e.what());
+  }
+}
+
+}  // namespace bagel::dist

@@ -16,7 +16,10 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
+#include <condition_variable>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -85,6 +88,13 @@ class Communicator {
   // and without the timeout. A rank 0 that dies ends the attempt through its agent instead.
   void WaitForRankZero(const std::string& key);
 
+  // Small values posted and awaited through the rendezvous store, from any thread and outside
+  // the collectives' order: what ranks use to agree off the training thread (the asynchronous
+  // checkpoint writers). Await throws CollectiveError after `timeout` or when the store is gone
+  // (rank 0 died). A one-rank group uses an in-process table.
+  void Post(const std::string& key, const std::string& value);
+  std::string Await(const std::string& key, std::chrono::milliseconds timeout);
+
  private:
   Communicator(int rank, int size, at::Device device, std::chrono::milliseconds timeout);
   void Check(const char* what) const;
@@ -96,6 +106,10 @@ class Communicator {
   std::string master_addr_;
   c10::intrusive_ptr<c10d::Store> store_;
   c10::intrusive_ptr<c10d::Backend> backend_;
+  // Post/Await of a one-rank group.
+  std::mutex posts_mu_;
+  std::condition_variable posts_cv_;
+  std::map<std::string, std::string> posts_;
 };
 
 }  // namespace bagel::dist

@@ -250,19 +250,26 @@ void FsdpEngine::UpdateEma(double decay) {
 
 // --- state -----------------------------------------------------------------------------------
 
-std::map<std::string, at::Tensor> FsdpEngine::GatherFull(bool ema, bool keep) {
+std::map<std::string, at::Tensor> FsdpEngine::GatherUnit(size_t u, bool ema, bool keep) {
   at::NoGradGuard no_grad;
+  FlatUnit& unit = *units_.at(u);
+  // A frozen parameter's EMA is its value.
+  const at::Tensor trainable = unit.GatherTrainable(*shard_group_, ema);
+  const at::Tensor frozen = unit.GatherFrozen(*shard_group_);
   std::map<std::string, at::Tensor> out;
-  for (auto& unit : units_) {
-    // A frozen parameter's EMA is its value.
-    const at::Tensor trainable = unit->GatherTrainable(*shard_group_, ema);
-    const at::Tensor frozen = unit->GatherFrozen(*shard_group_);
-    if (!keep) continue;
-    for (const Slot& s : unit->slots()) {
-      const at::Tensor& flat = s.trainable ? trainable : frozen;
-      out[s.name] =
-          flat.narrow(0, s.offset, s.numel).view(s.shape).to(at::kCPU, at::kFloat, false, true);
-    }
+  if (!keep) return out;
+  for (const Slot& s : unit.slots()) {
+    const at::Tensor& flat = s.trainable ? trainable : frozen;
+    out[s.name] = flat.narrow(0, s.offset, s.numel).view(s.shape);
+  }
+  return out;
+}
+
+std::map<std::string, at::Tensor> FsdpEngine::GatherFull(bool ema, bool keep) {
+  std::map<std::string, at::Tensor> out;
+  for (size_t u = 0; u < units_.size(); ++u) {
+    for (auto& [name, t] : GatherUnit(u, ema, keep))
+      out[name] = t.to(at::kCPU, at::kFloat, false, /*copy=*/true);
   }
   return out;
 }
@@ -309,7 +316,8 @@ void CheckSavedUnit(const FlatUnit& unit, const std::map<std::string, at::Tensor
 
 }  // namespace
 
-std::map<std::string, at::Tensor> FsdpEngine::ShardState() const {
+std::map<std::string, at::Tensor> FsdpEngine::ShardState(bool on_host) const {
+  const auto place = [on_host](const at::Tensor& t) { return on_host ? t.to(at::kCPU) : t; };
   std::map<std::string, at::Tensor> out;
   out["meta.shard_group_size"] = Scalar(shard_group_->size());
   out["meta.shard_rank"] = Scalar(shard_group_->rank());
@@ -319,10 +327,10 @@ std::map<std::string, at::Tensor> FsdpEngine::ShardState() const {
     out[p + "numel"] = Scalar(unit->numel());
     out[p + "trainable_numel"] = Scalar(unit->trainable_numel());
     for (const char* field : kTrainableFields) {
-      out[p + field] = TrainableField(*unit, field).to(at::kCPU);
+      out[p + field] = place(TrainableField(*unit, field));
     }
     if (unit->frozen_numel() > 0 && options_.frozen_in_checkpoint)
-      out[p + "frozen"] = unit->frozen.to(at::kCPU);
+      out[p + "frozen"] = place(unit->frozen);
   }
   return out;
 }

@@ -96,10 +96,16 @@ class FsdpEngine : public nn::LayerHooks {
   // values or the EMA. Every rank of the world calls it; ranks with keep = false take part in
   // the gathers but get an empty map (a full copy only where it is used).
   std::map<std::string, at::Tensor> GatherFull(bool ema, bool keep = true);
+  // The same for one unit, left where it was gathered (the training device; trainable
+  // parameters in float32, frozen ones in the compute dtype): what a streamed export holds at
+  // once. Collective like GatherFull.
+  std::map<std::string, at::Tensor> GatherUnit(size_t unit, bool ema, bool keep = true);
 
   // This rank's shard state ("<unit>.<master|ema|exp_avg|exp_avg_sq>") and the geometry needed
   // to reshard it, and the inverse.
-  std::map<std::string, at::Tensor> ShardState() const;
+  // `on_host`: CPU tensors (copies of device state; on a CPU rank the live state itself);
+  // otherwise the state where it lives, for a caller that copies it (checkpoint snapshots).
+  std::map<std::string, at::Tensor> ShardState(bool on_host = true) const;
   // Loads shard state saved by `saved_world` ranks (one map per saved rank, any shard-group
   // size): each unit's flat vectors are reassembled and re-split for this geometry.
   void LoadShardState(const std::vector<std::map<std::string, at::Tensor>>& saved_ranks);

@@ -82,6 +82,17 @@ Activations ActivationBytes(const config::JobSpec& spec, const BagelConfig& c, i
   return a;
 }
 
+// Bytes per element of the weights file an HF init reads (2 when it cannot be read: the
+// released BAGEL-7B-MoT is bf16).
+int64_t InitFileElementBytes(const config::JobSpec& spec) {
+  if (spec.model.init_from.kind != config::InitFrom::Kind::kPath) return 2;
+  const std::string file = train::InitWeightsFile(spec.model.init_from.path);
+  if (!std::filesystem::exists(file)) return 2;
+  const auto f = io::SafetensorsFile::Open(file);  // alive while iterated
+  for (const auto& [name, e] : f->entries()) return static_cast<int64_t>(c10::elementSize(e.dtype));
+  return 2;
+}
+
 int64_t VaeBytes(const config::JobSpec& spec) {
   if (spec.model.stage != 2) return 0;
   // The FLUX VAE every Stage 2 rank holds whole in float32 (83.8M parameters when the file is
@@ -128,10 +139,13 @@ MemoryPlan PlanMemory(const config::JobSpec& spec, const PlanOptions& options) {
   BagelForUnifiedMultimodal model(config, at::TensorOptions().device(at::kMeta));
   train::ApplyTrainableSettings(spec, model);
   std::vector<UnitSize> units;
+  int64_t largest_param = 0;
   for (const fsdp::UnitPlan& u : fsdp::PlanBagelUnits(model)) {
     UnitSize s{u.name};
-    for (const auto& p : u.params)
+    for (const auto& p : u.params) {
       (p.param.requires_grad() ? s.trainable : s.frozen) += p.param.numel();
+      largest_param = std::max(largest_param, p.param.numel());
+    }
     s.trainable_shard = CeilDiv(s.trainable, g);
     s.frozen_shard = CeilDiv(s.frozen, g);
     plan.trainable_params += s.trainable;
@@ -177,16 +191,36 @@ MemoryPlan PlanMemory(const config::JobSpec& spec, const PlanOptions& options) {
   const int64_t vae = VaeBytes(spec);
   const int64_t runtime = options.runtime_bytes >= 0 ? options.runtime_bytes : ResidentBytes();
 
-  // Host side. Init from a preset builds the whole model in float32 on every rank before it is
-  // sharded; from an HF checkpoint each rank maps the file and reads its shard (page cache,
-  // about the shard's bytes). A checkpoint copies the shard state to the host (nothing extra on
-  // a CPU rank, whose state is already there); the HF export gathers the full float32 weights
-  // and EMA on rank 0.
+  // Host side.
+  // - Init: from a preset every rank builds the whole model in float32 before sharding it; from
+  //   an HF checkpoint each rank maps the file and reads only its shard (the file's dtype), one
+  //   parameter's slice converted at a time.
+  // - Checkpoints: asynchronous ones copy the whole shard state to (pinned) host memory;
+  //   synchronous ones stream it to the file one tensor at a time (a CPU rank's state is host
+  //   memory already).
+  // - Export: one gathered unit at a time (float32; on a GPU it stays on the device), one
+  //   parameter converted to the export dtype and a 64 MiB write buffer, on rank 0.
   const bool from_preset = spec.model.init_from.kind == config::InitFrom::Kind::kPreset;
-  const int64_t init_host = from_preset ? 4 * plan.total_params : master + frozen;
+  int64_t shard_params = 0, largest_unit = 0, largest_field = 0;
+  for (const UnitSize& u : units) {
+    shard_params += u.trainable_shard + u.frozen_shard;
+    largest_unit = std::max(largest_unit, (u.trainable_shard + u.frozen_shard) * g);
+    largest_field = std::max(largest_field, 4 * u.trainable_shard + cd * u.frozen_shard);
+  }
+  int64_t largest_shard = 0;  // a unit's shard: the most one parameter's converted slice can be
+  for (const UnitSize& u : units)
+    largest_shard = std::max(largest_shard, u.trainable_shard + u.frozen_shard);
+  const int64_t init_host = from_preset ? 4 * plan.total_params
+                                        : InitFileElementBytes(spec) * shard_params +
+                                              4 * std::min(largest_param, largest_shard);
   const int64_t state_bytes = master + moments + ema + frozen;
-  const int64_t checkpoint_host = gpu && !offload ? state_bytes : 0;
-  const int64_t export_rank0 = spec.checkpoint.export_hf ? 2 * 4 * plan.total_params : 0;
+  const bool async = spec.checkpoint.async.value_or(gpu);
+  // A LoRA checkpoint holds no frozen base (read again from the base at every start).
+  const int64_t saved_bytes = master + moments + ema + (spec.lora.enabled ? 0 : frozen);
+  const int64_t checkpoint_host = async ? saved_bytes : (gpu ? largest_field : 0);
+  const int64_t export_elem = spec.checkpoint.export_dtype == "fp32" ? 4 : 2;
+  const int64_t export_gathered = gpu ? 0 : 4 * largest_unit;  // on every rank (the gathers)
+  const int64_t export_rank0 = export_gathered + export_elem * largest_param + (int64_t{64} << 20);
   const int64_t offloaded = offload ? master + moments + ema : 0;
 
   for (int r = 0; r < options.world_size; ++r) {
@@ -201,16 +235,22 @@ MemoryPlan PlanMemory(const config::JobSpec& spec, const PlanOptions& options) {
     p.offloaded_bytes = offloaded;
     const int64_t on_device = p.params_bytes + p.grads_bytes + p.optimizer_bytes + p.ema_bytes +
                               p.gathered_bytes + p.activations_bytes - offloaded;
-    const int64_t export_host = r == 0 ? export_rank0 : 0;
+    p.init_host_bytes = init_host;
+    p.checkpoint_host_bytes = checkpoint_host;
+    p.export_host_bytes = spec.checkpoint.export_hf ? (r == 0 ? export_rank0 : export_gathered) : 0;
     if (gpu) {
       p.device_bytes = on_device;
-      p.host_bytes = runtime + offloaded + std::max({init_host, checkpoint_host, export_host});
+      p.host_bytes =
+          runtime + offloaded + std::max({init_host, checkpoint_host, p.export_host_bytes});
     } else {
-      // The device is the host: the training peak, or the preset init's full model beside the
-      // state, whichever is higher (the export comes after the last reported step).
+      // The device is the host: the training peak (with an asynchronous checkpoint's copy), or
+      // the preset init's full model beside the state, whichever is higher (the export comes
+      // after the last reported step).
       p.runtime_bytes = runtime;
-      p.device_bytes = runtime + std::max(on_device, (from_preset ? init_host : 0) + state_bytes);
-      p.host_bytes = runtime + std::max(on_device, export_host + state_bytes);
+      p.device_bytes = runtime + std::max(on_device + (async ? saved_bytes : 0),
+                                          (from_preset ? init_host : 0) + state_bytes);
+      p.host_bytes =
+          runtime + std::max(p.device_bytes - runtime, p.export_host_bytes + state_bytes);
     }
     plan.ranks.push_back(p);
   }
@@ -234,7 +274,10 @@ nlohmann::json MemoryPlan::ToJson() const {
                           {"runtime_bytes", p.runtime_bytes},
                           {"offloaded_bytes", p.offloaded_bytes},
                           {"device_bytes", p.device_bytes},
-                          {"host_bytes", p.host_bytes}});
+                          {"host_bytes", p.host_bytes},
+                          {"init_host_bytes", p.init_host_bytes},
+                          {"checkpoint_host_bytes", p.checkpoint_host_bytes},
+                          {"export_host_bytes", p.export_host_bytes}});
   }
   return {{"device", device},
           {"world_size", world_size},

@@ -34,6 +34,8 @@ struct RankPlan {
   int64_t runtime_bytes = 0;      // CPU ranks: the process before the model
   int64_t device_bytes = 0;       // the sum of what lives on the training device
   int64_t host_bytes = 0;         // peak host memory (init, checkpoint, export)
+  // Its parts: what init, a checkpoint and the HF export each hold in host memory at most.
+  int64_t init_host_bytes = 0, checkpoint_host_bytes = 0, export_host_bytes = 0;
   // Parts of the terms above that live in host memory (optimizer offload).
   int64_t offloaded_bytes = 0;
 };

@@ -193,6 +193,10 @@ void Trainer::BuildStep() {
   vae_gen_ = MakeGenerator(device_, rank_seed_ + 1000003);
   job_dir_ = (fs::path(options_.checkpoint_root) / options_.job_id).string();
   store_ = std::make_unique<ckpt::CheckpointStore>(job_dir_);
+  // Unset in the spec: asynchronous on a GPU rank (the snapshot goes to pinned memory and the
+  // write overlaps the next steps), synchronous on a CPU one.
+  checkpoints_ = std::make_unique<ckpt::CheckpointWriter>(
+      *store_, world_, spec_.checkpoint.async.value_or(device_.is_cuda()));
   ckpt::Sha256 h;
   h.Update(config::JobSpecToYaml(spec_));
   config_hash_ = h.HexFinish();
@@ -215,6 +219,7 @@ contract::ExitCode Trainer::Run() {
   while (step_->steps_done() < spec_.train.steps) {
     if (StopAgreed()) {
       if (last_checkpoint_ != step_->steps_done()) WriteCheckpoint(step_->steps_done());
+      FinishCheckpoints();
       progress_->Log("stopped by signal at step " + std::to_string(step_->steps_done()) +
                      " after a checkpoint");
       return contract::ExitCode::kStopped;
@@ -234,8 +239,11 @@ contract::ExitCode Trainer::Run() {
         (r.step % spec_.eval.every_steps == 0 || r.step == spec_.train.steps)) {
       Evaluate(r.step);
     }
+    ReportCheckpoints();
   }
   if (last_checkpoint_ != step_->steps_done()) WriteCheckpoint(step_->steps_done());
+  // The job's end waits for the writer: the final checkpoint is published before "done".
+  FinishCheckpoints();
   SetInTrainingLoop(false);
 
   contract::ProgressLine done;

@@ -23,6 +23,7 @@
 #include "model/config/bagel_config.h"
 #include "model/vae/flux_vae.h"
 #include "worker/checkpoint/checkpoint_store.h"
+#include "worker/checkpoint/checkpoint_writer.h"
 #include "worker/data/datasets/training_data_stream.h"
 #include "worker/data/demo_data.h"
 #include "worker/dist/communicator.h"
@@ -58,8 +59,20 @@ class Trainer {
   PackedBatch NextBatch();
   void LogStep(const StepReport& report, double seconds);
   // --- checkpoints (trainer_checkpoint.cc) ---
+  struct ResumeSource {
+    std::string dir;
+    nlohmann::json state;  // train_state.json
+    bool own_only = true;  // this rank's file alone (same geometry), else every rank's
+    std::vector<std::map<std::string, at::Tensor>> shards;  // read and verified
+  };
+  std::optional<ResumeSource> FindResumeSource();
   void Resume();
+  // Saves the state at a step boundary (synchronously, or snapshots it for the background
+  // writer); ReportCheckpoints emits the checkpoint lines of those published since;
+  // FinishCheckpoints waits for the one in flight first.
   void WriteCheckpoint(int64_t at_step);
+  void ReportCheckpoints();
+  void FinishCheckpoints();
   // --- evaluation (trainer_eval.cc) ---
   void Evaluate(int64_t at_step);
   // --- the end (trainer_export.cc) ---
@@ -98,6 +111,7 @@ class Trainer {
 
   std::string job_dir_;
   std::unique_ptr<ckpt::CheckpointStore> store_;
+  std::unique_ptr<ckpt::CheckpointWriter> checkpoints_;
   std::string config_hash_;
   int64_t last_checkpoint_ = -1;
 };

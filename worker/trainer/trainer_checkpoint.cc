@@ -5,6 +5,7 @@
 #include "contract/checkpoint_layout.h"
 
 #include "model/io/safetensors.h"
+#include "worker/checkpoint/checkpoint_writer.h"
 #include "worker/trainer/generator_state.h"
 #include "worker/trainer/lora_base.h"
 #include "worker/trainer/trainer.h"
@@ -25,26 +26,87 @@ std::vector<nlohmann::json> SavedDataStates(const nlohmann::json& ranks) {
   return out;
 }
 
-std::map<std::string, at::Tensor> ReadRankFile(const std::string& step_dir, int rank, int world) {
-  return io::SafetensorsFile::Open(
-             (fs::path(step_dir) / contract::RankFileName(rank, world)).string())
-      ->ReadAll();
+// The saved shard files a rank needs to resume: its own when the geometry is the same (one
+// file read), every rank's otherwise. Each is read once and checked against the manifest's
+// SHA-256 as it is read; a c10::Error names a corrupt file.
+std::vector<std::map<std::string, at::Tensor>> ReadShardFiles(const std::string& step_dir,
+                                                              int saved_world, int rank,
+                                                              bool own_only) {
+  const auto files = ckpt::CheckpointStore::CheckManifest(step_dir);
+  std::vector<std::map<std::string, at::Tensor>> out;
+  for (int r = 0; r < saved_world; ++r) {
+    if (own_only && r != rank) continue;
+    const std::string name = contract::RankFileName(r, saved_world);
+    auto file = ckpt::CheckpointStore::ReadVerified(step_dir, name, files.at(name));
+    std::map<std::string, at::Tensor> tensors;
+    for (const auto& [key, entry] : file->entries()) tensors.emplace(key, file->View(key));
+    out.push_back(std::move(tensors));
+  }
+  return out;
 }
 
 }  // namespace
 
-void Trainer::Resume() {
-  std::optional<std::string> resume_from;
+// The checkpoint to resume from and its files, read and verified: candidates newest first
+// (--resume auto) or the one named; every rank reads what it needs and the world agrees that all
+// of it verified before anything is loaded, so a corrupt file anywhere makes every rank move on
+// to the previous checkpoint together.
+std::optional<Trainer::ResumeSource> Trainer::FindResumeSource() {
+  std::vector<std::string> candidates;
   if (options_.resume == "auto") {
     std::vector<std::string> problems;
-    resume_from = store_->ResolveResume(*world_, &problems);
+    if (env_.rank == 0) candidates = store_->CandidatesNewestFirst(&problems);
     for (const auto& p : problems) progress_->Log("skipping checkpoint: " + p);
   } else if (options_.resume != "none") {
-    ckpt::CheckpointStore::Validate(options_.resume);
-    resume_from = options_.resume;
+    candidates = {options_.resume};
   }
-  if (!resume_from) return;
-  const nlohmann::json state = ckpt::CheckpointStore::ReadTrainState(*resume_from);
+  const bool explicit_path = options_.resume != "auto";
+  for (size_t i = 0;; ++i) {
+    // Rank 0 names the candidate (its step), the others follow.
+    int64_t step = -1;
+    if (env_.rank == 0 && i < candidates.size()) {
+      step =
+          explicit_path ? 0 : *contract::StepOfDirName(fs::path(candidates[i]).filename().string());
+    }
+    at::Tensor t = at::full({1}, static_cast<double>(step + 1),
+                            at::TensorOptions().dtype(at::kDouble).device(device_));
+    world_->AllReduceSum(t);
+    step = static_cast<int64_t>(t.item<double>()) - 1;
+    if (step < 0) return std::nullopt;
+    const std::string dir = explicit_path
+                                ? options_.resume
+                                : (fs::path(job_dir_) / contract::StepDirName(step)).string();
+    ResumeSource source;
+    source.dir = dir;
+    std::string problem;
+    try {
+      source.state = ckpt::CheckpointStore::ReadTrainState(dir);
+      const int saved_world = source.state.at("world_size").get<int>();
+      source.own_only = saved_world == env_.world_size;
+      source.shards = ReadShardFiles(dir, saved_world, env_.rank, source.own_only);
+      if (source.own_only && !engine_->SameGeometry(source.shards[0])) {
+        source.own_only = false;
+        source.shards = ReadShardFiles(dir, saved_world, env_.rank, false);
+      }
+    } catch (const c10::Error& e) {
+      problem = e.what_without_backtrace();
+    }
+    at::Tensor failed = at::full({1}, problem.empty() ? 0.0 : 1.0,
+                                 at::TensorOptions().dtype(at::kDouble).device(device_));
+    world_->AllReduceSum(failed);
+    if (failed.item<double>() == 0) return source;
+    progress_->Log("skipping checkpoint " + dir + ": " +
+                   (problem.empty() ? "another rank could not read its part" : problem));
+    TORCH_CHECK(!explicit_path, "--resume ", dir, " cannot be loaded",
+                problem.empty() ? "" : ": " + problem);
+  }
+}
+
+void Trainer::Resume() {
+  std::optional<ResumeSource> source = FindResumeSource();
+  if (!source) return;
+  const std::string* resume_from = &source->dir;
+  const nlohmann::json& state = source->state;
   if (spec_.lora.enabled) {
     CheckLoraBase(state, lora_base_);
   } else {
@@ -53,20 +115,12 @@ void Trainer::Resume() {
   }
   const int saved_world = state.at("world_size").get<int>();
   const int64_t saved_step = state.at("step").get<int64_t>();
-  bool loaded = false;
-  if (saved_world == env_.world_size) {
-    auto mine = ReadRankFile(*resume_from, env_.rank, saved_world);
-    if (engine_->SameGeometry(mine)) {
-      engine_->LoadOwnShard(mine);
-      loaded = true;
-    }
+  if (source->own_only) {
+    engine_->LoadOwnShard(source->shards[0]);
+  } else {
+    engine_->LoadShardState(source->shards);
   }
-  if (!loaded) {
-    std::vector<std::map<std::string, at::Tensor>> saved;
-    for (int r = 0; r < saved_world; ++r)
-      saved.push_back(ReadRankFile(*resume_from, r, saved_world));
-    engine_->LoadShardState(saved);
-  }
+  source->shards.clear();  // the file buffers go before training starts
   step_->set_steps_done(saved_step);
   const auto& ranks = state.at("ranks");
   if (saved_world == env_.world_size) {
@@ -97,28 +151,46 @@ void Trainer::Resume() {
 }
 
 void Trainer::WriteCheckpoint(int64_t at_step) {
-  std::map<std::string, std::string> meta = {{"data_position", std::to_string(demo_->position())},
-                                             {"noise_rng", GeneratorStateHex(*noise_gen_)},
-                                             {"vae_rng", GeneratorStateHex(*vae_gen_)}};
-  if (stream_) meta["data_state"] = stream_->State().dump();
-  nlohmann::json state = {{"job_id", options_.job_id},
-                          {"attempt", options_.attempt},
-                          {"stage", stage_},
-                          {"total_steps", spec_.train.steps},
-                          {"config_hash", config_hash_},
-                          {"shard_group_size", fsdp_options_.shard_group_size},
-                          {"lr", hyper_.schedule.At(at_step)}};
-  if (spec_.lora.enabled) state["lora"] = lora_base_;
-  const auto result = store_->Write(*world_, at_step, engine_->ShardState(), meta, state,
-                                    spec_.checkpoint.keep_last);
+  ckpt::RankSnapshot snap;
+  snap.step = at_step;
+  // Asynchronous: the writer copies the state where it lives into its own host buffers.
+  // Where the state lives: the asynchronous writer copies it to its host buffers, the synchronous
+  // one streams it to the file one tensor at a time.
+  snap.tensors = engine_->ShardState(/*on_host=*/false);
+  snap.metadata = {{"data_position", std::to_string(demo_->position())},
+                   {"noise_rng", GeneratorStateHex(*noise_gen_)},
+                   {"vae_rng", GeneratorStateHex(*vae_gen_)}};
+  if (stream_) snap.metadata["data_state"] = stream_->State().dump();
+  snap.train_state = {{"job_id", options_.job_id},
+                      {"attempt", options_.attempt},
+                      {"stage", stage_},
+                      {"total_steps", spec_.train.steps},
+                      {"config_hash", config_hash_},
+                      {"shard_group_size", fsdp_options_.shard_group_size},
+                      {"lr", hyper_.schedule.At(at_step)}};
+  if (spec_.lora.enabled) snap.train_state["lora"] = lora_base_;
+  snap.keep_last = spec_.checkpoint.keep_last;
+  checkpoints_->Save(std::move(snap));
   last_checkpoint_ = at_step;
-  contract::ProgressLine line;
-  line.kind = contract::ProgressLine::Kind::kCheckpoint;
-  line.step = at_step;
-  line.path = result.path;
-  line.bytes = result.bytes;
-  line.seconds = result.seconds;
-  progress_->Emit(line);
+  ReportCheckpoints();
+}
+
+void Trainer::ReportCheckpoints() {
+  while (auto done = checkpoints_->TakeFinished()) {
+    contract::ProgressLine line;
+    line.kind = contract::ProgressLine::Kind::kCheckpoint;
+    line.step = done->step;
+    line.path = done->result.path;
+    line.bytes = done->result.bytes;
+    line.seconds = done->result.seconds;
+    line.blocking_s = done->blocking_s;
+    progress_->Emit(line);
+  }
+}
+
+void Trainer::FinishCheckpoints() {
+  checkpoints_->Wait();
+  ReportCheckpoints();
 }
 
 }  // namespace bagel::train

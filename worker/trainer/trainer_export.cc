@@ -12,6 +12,9 @@ std::string Trainer::ExportHf() {
   ShardedExportOptions eo;
   eo.dir = (std::filesystem::path(job_dir_) / "hf").string();
   eo.ema = spec_.train.ema_decay > 0;
+  eo.model_weights = spec_.checkpoint.export_model;
+  eo.dtype = spec_.checkpoint.export_dtype == "fp32" ? at::kFloat : at::kBFloat16;
+  eo.shard_gib = spec_.checkpoint.export_shard_gib;
   eo.vae_path = stage_ == 2 ? spec_.model.vae : "";
   eo.tokenizer_from = tokenizer_dir_;
   if (spec_.lora.enabled) {
