@@ -122,6 +122,30 @@ int main(int argc, char** argv) {
       if (wait) *wait = engine.gather_wait_seconds() - wait_before;
     };
     run(1, nullptr, nullptr);  // warm-up
+    // One rank: the same batch's plain forward + backward (no engine, no optimizer), in this
+    // run, so the step's overhead over it is measured on the same machine state.
+    double fwd_bwd = 0;
+    if (env.world_size == 1) {
+      bagel::BagelForUnifiedMultimodal plain(config, at::TensorOptions().dtype(at::kFloat));
+      plain.InitializeWeights(0);
+      plain.to(device, dtype);
+      std::vector<double> plain_times;
+      for (int i = 0; i <= iters; ++i) {
+        for (auto& p : plain.parameters()) p.mutable_grad().reset();
+        bagel::bench::Synchronize(device);
+        auto t0 = std::chrono::steady_clock::now();
+        bagel::ForwardOutputs out = plain.Forward(batch);
+        at::Tensor loss = at::zeros({}, at::TensorOptions().device(device));
+        if (out.ce.defined()) loss = loss + out.ce.to(at::kFloat).mean();
+        if (out.mse.defined()) loss = loss + out.mse.to(at::kFloat).mean();
+        loss.backward();
+        bagel::bench::Synchronize(device);
+        if (i > 0)
+          plain_times.push_back(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }
+      fwd_bwd = Median(plain_times);
+    }
     std::vector<double> times, times_off;
     double wait_on = 0, wait_off = 0;
     run(iters, &times, &wait_on);
@@ -175,9 +199,17 @@ int main(int argc, char** argv) {
           totals[5].item<double>() / env.world_size,
           bagel::BagelMfuFlops(model.config(), tokens, 0) / median / (989e12 * env.world_size));
     }
+    if (fwd_bwd > 0) {
+      std::printf(
+          "plain forward+backward of the same batch (no engine, no optimizer): %.4f s -> the "
+          "step is %.2fx it\n",
+          fwd_bwd, median / fwd_bwd);
+    }
     std::printf(
-        "config=%s stage=%d ranks=%d tokens=%.0f step_s=%.3f tokens_per_s=%.1f threads=%d\n",
-        config_name.c_str(), stage, env.world_size, tokens, median, tokens / median, nthreads);
+        "config=%s stage=%d ranks=%d tokens=%.0f step_s=%.3f tokens_per_s=%.1f threads=%d "
+        "step_vs_fwd_bwd=%.2f\n",
+        config_name.c_str(), stage, env.world_size, tokens, median, tokens / median, nthreads,
+        fwd_bwd > 0 ? median / fwd_bwd : 0.0);
     std::fflush(stdout);
   });
   return rc != 0 ? rc : status;

@@ -89,7 +89,10 @@ class ServiceE2eTest : public ::testing::TestWithParam<std::string> {
     s += absl::StrCat("train: {steps: ", steps, ", warmup_steps: 0, lr: 0.001, precision: fp32}\n",
                       "parallel: {workers: ", workers, ", gpus_per_worker: 0}\n",
                       "checkpoint: {every_steps: ", shape_.every,
-                      ", keep_last: 2, export_hf: true}\n", "scheduling: {max_restarts: 2}\n");
+                      // The real trainer checkpoints asynchronously (the GPU default) here, so
+                      // kill -9, restarts and cancel are checked with a writer in flight.
+                      ", keep_last: 2, export_hf: true", real_ ? ", async: true" : "", "}\n",
+                      "scheduling: {max_restarts: 2}\n");
     return s;
   }
 

@@ -66,7 +66,24 @@ void ApplyNcclFailureSettings() {
 
 PendingCollective::PendingCollective(c10::intrusive_ptr<c10d::Work> work, std::string what,
                                      c10::intrusive_ptr<c10d::Backend> backend)
-    : work_(std::move(work)), what_(std::move(what)), backend_(std::move(backend)) {}
+    : work_(std::move(work)), what_(std::move(what)), backend_(std::move(backend)) {
+  cuda_ = backend_.defined() && backend_->getBackendName() == "nccl";
+}
+
+void PendingCollective::WaitOnStream() {
+  if (!work_.defined()) return;
+  if (!cuda_) {
+    Wait();  // Gloo: CPU tensors are ready only when the work is done
+    return;
+  }
+  auto work = std::move(work_);
+  work_.reset();
+  try {
+    work->synchronize();  // the current stream waits on the NCCL stream; the host goes on
+  } catch (const std::exception& e) {
+    throw CollectiveError(what_ + " failed: " + e.what());
+  }
+}
 
 void PendingCollective::Wait() {
   if (!work_.defined()) return;
@@ -145,13 +162,18 @@ void Communicator::Check(const char* what) const {
   TORCH_INTERNAL_ASSERT(size_ == 1 || backend_.defined(), what, ": no backend");
 }
 
-void Communicator::AllReduceSum(at::Tensor& tensor) {
+void Communicator::AllReduceSum(at::Tensor& tensor, bool host_wait) {
   if (size_ == 1) return;
   Check("allreduce");
   std::vector<at::Tensor> tensors = {tensor};
   c10d::AllreduceOptions options;
   options.reduceOp = c10d::ReduceOp::SUM;
-  PendingCollective(backend_->allreduce(tensors, options), "allreduce", backend_).Wait();
+  PendingCollective work(backend_->allreduce(tensors, options), "allreduce", backend_);
+  if (host_wait) {
+    work.Wait();
+  } else {
+    work.WaitOnStream();
+  }
 }
 
 PendingCollective Communicator::AllGatherAsync(at::Tensor& out, at::Tensor& in) {
@@ -164,17 +186,17 @@ PendingCollective Communicator::AllGatherAsync(at::Tensor& out, at::Tensor& in) 
   return PendingCollective(backend_->_allgather_base(out, in), "allgather", backend_);
 }
 
-void Communicator::ReduceScatterSum(at::Tensor& out, at::Tensor& in) {
+PendingCollective Communicator::ReduceScatterSumAsync(at::Tensor& out, at::Tensor& in) {
   TORCH_INTERNAL_ASSERT(in.numel() == out.numel() * size_, "reduce_scatter: input size mismatch");
   if (size_ == 1) {
     if (!out.is_same(in)) out.copy_(in);
-    return;
+    return {};
   }
   Check("reduce_scatter");
   c10d::ReduceScatterOptions options;
   options.reduceOp = c10d::ReduceOp::SUM;
-  PendingCollective(backend_->_reduce_scatter_base(out, in, options), "reduce_scatter", backend_)
-      .Wait();
+  return PendingCollective(backend_->_reduce_scatter_base(out, in, options), "reduce_scatter",
+                           backend_);
 }
 
 void Communicator::Barrier() {

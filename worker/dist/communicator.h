@@ -50,14 +50,20 @@ class PendingCollective {
   // cannot hang on a communicator stuck in the failed collective.
   PendingCollective(c10::intrusive_ptr<c10d::Work> work, std::string what,
                     c10::intrusive_ptr<c10d::Backend> backend = {});
-  // Blocks until done; throws CollectiveError on failure or timeout. No-op when empty.
+  // Blocks the host until done; throws CollectiveError on failure or timeout. No-op when empty.
   void Wait();
+  // Orders the work: on a GPU the current stream waits for the collective (the host does not:
+  // no synchronisation inside a training step); elsewhere the same as Wait. A failure or hang
+  // then surfaces at the next host wait (the step-boundary agreement,
+  // contract/TRAINER_CONTRACT.md).
+  void WaitOnStream();
   bool pending() const { return work_.defined(); }
 
  private:
   c10::intrusive_ptr<c10d::Work> work_;
   std::string what_;
   c10::intrusive_ptr<c10d::Backend> backend_;
+  bool cuda_ = false;  // NCCL: stream-ordered waits are possible
 };
 
 class Communicator {
@@ -75,13 +81,15 @@ class Communicator {
   int size() const { return size_; }
   const at::Device& device() const { return device_; }
 
-  // In-place sum over the group (blocking).
-  void AllReduceSum(at::Tensor& tensor);
+  // In-place sum over the group. `host_wait`: the host waits for it (and any failure raises
+  // here, within the timeout); otherwise only the stream is ordered after it (WaitOnStream).
+  void AllReduceSum(at::Tensor& tensor, bool host_wait = true);
   // out [size * n] <- concat of every rank's in [n], in rank order.
   PendingCollective AllGatherAsync(at::Tensor& out, at::Tensor& in);
   void AllGather(at::Tensor& out, at::Tensor& in) { AllGatherAsync(out, in).Wait(); }
   // out [n] <- this rank's slice of the sum over ranks of in [size * n].
-  void ReduceScatterSum(at::Tensor& out, at::Tensor& in);
+  PendingCollective ReduceScatterSumAsync(at::Tensor& out, at::Tensor& in);
+  void ReduceScatterSum(at::Tensor& out, at::Tensor& in) { ReduceScatterSumAsync(out, in).Wait(); }
   void Barrier();
   // For work only rank 0 does that may outlast the collective timeout (evaluation images): rank 0
   // calls it when done; every other rank blocks in it until then, through the rendezvous store

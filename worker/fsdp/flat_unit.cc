@@ -92,10 +92,29 @@ void FlatUnit::Attach() {
   compute_ = master_is_compute
                  ? master
                  : at::empty({trainable_shard_}, on_device.dtype(placement_.compute_dtype));
-  SyncComputeShard();
   full_ = at::empty({padded_numel()}, on_device.dtype(placement_.compute_dtype));
   full_trainable_ = full_.narrow(0, 0, trainable_shard_ * shard_size_);
   full_frozen_ = full_.narrow(0, trainable_shard_ * shard_size_, frozen_shard_ * shard_size_);
+  resident_ = placement_.resident_if_alone && shard_size_ == 1;
+  if (resident_) {
+    // The shards become views of the one persistent buffer the parameters view (allocated
+    // through the placement's allocator, so its device is checked like a gather's).
+    c10::StorageImpl* storage = full_.storage().unsafeGetStorageImpl();
+    storage->set_data_ptr_noswap(at::DataPtr(nullptr, placement_.device));
+    storage->set_nbytes(0);
+    AllocateFull();
+    full_trainable_.copy_(master_is_compute ? master : master.to(placement_.compute_dtype));
+    full_frozen_.copy_(frozen);
+    frozen = full_frozen_;
+    if (master_is_compute) {
+      master = full_trainable_;
+      compute_ = master;
+    } else {
+      compute_ = full_trainable_;
+    }
+  } else {
+    SyncComputeShard();
+  }
   for (Slot& s : slots_) {
     // What Variable::set_data does, without its same-backend check: parameters built on the
     // meta device (nothing allocated per rank) become CPU/CUDA views of the full buffer. The
@@ -104,7 +123,11 @@ void FlatUnit::Attach() {
     at::Tensor view = full_.narrow(0, s.full_offset, s.numel).view(s.shape);
     s.param.unsafeGetTensorImpl()->shallow_copy_from(view.getIntrusivePtr());
   }
-  FreeFull();
+  if (resident_) {
+    unsharded_ = true;
+  } else {
+    FreeFull();
+  }
 }
 
 void FlatUnit::SyncComputeShard() {
@@ -130,7 +153,7 @@ void FlatUnit::AllocateFull() {
 }
 
 void FlatUnit::FreeFull() {
-  if (!full_.defined()) return;
+  if (!full_.defined() || resident_) return;
   c10::StorageImpl* storage = full_.storage().unsafeGetStorageImpl();
   storage->set_data_ptr_noswap(at::DataPtr(nullptr, placement_.device));
   storage->set_nbytes(0);
@@ -138,6 +161,7 @@ void FlatUnit::FreeFull() {
 }
 
 PendingGather FlatUnit::StartGather(dist::Communicator& shard_group) {
+  if (resident_) return {};  // nothing to gather: the parameters are the shard
   AllocateFull();
   dist::PendingCollective trainable, frozen_part;
   if (trainable_shard_ > 0) trainable = shard_group.AllGatherAsync(full_trainable_, compute_);
@@ -145,24 +169,89 @@ PendingGather FlatUnit::StartGather(dist::Communicator& shard_group) {
   return PendingGather(std::move(trainable), std::move(frozen_part));
 }
 
-void FlatUnit::ReduceGradients(dist::Communicator& shard_group, dist::Communicator* replicas,
-                               int64_t world_size) {
+FlatUnit::PendingReduce FlatUnit::StartReduceGradients(dist::Communicator& shard_group,
+                                                       bool has_replicas) {
   at::NoGradGuard no_grad;
-  if (trainable_shard_ == 0) return;  // the same on every rank: no collective is skipped alone
-  at::Tensor flat =
-      at::zeros({trainable_shard_ * shard_size_},
-                at::TensorOptions().dtype(placement_.compute_dtype).device(placement_.device));
-  for (Slot& s : slots_) {
-    at::Tensor& g = s.param.mutable_grad();
-    if (!g.defined()) continue;
-    TORCH_INTERNAL_ASSERT(s.trainable, s.name, " is frozen but has a gradient");
-    flat.narrow(0, s.offset, s.numel).copy_(g.reshape({-1}));
-    g.reset();
+  PendingReduce pending;
+  if (trainable_shard_ == 0) return pending;  // the same on every rank: no collective skipped alone
+  const auto options =
+      at::TensorOptions().dtype(placement_.compute_dtype).device(placement_.device);
+  if (shard_group.size() == 1 && !has_replicas) {
+    // Alone (one rank): nothing to reduce; each gradient goes straight into the shard.
+    int64_t covered = 0;
+    for (Slot& s : slots_) {
+      if (!s.trainable) continue;
+      at::Tensor& g = s.param.mutable_grad();
+      at::Tensor region = grad.narrow(0, s.offset, s.numel);
+      if (g.defined()) {
+        if (grad_stale_) {
+          region.copy_(g.reshape({-1}));
+        } else {
+          region.add_(g.reshape({-1}));
+        }
+        g.reset();
+      } else if (grad_stale_) {
+        region.zero_();
+      }
+      covered = std::max(covered, s.offset + s.numel);
+    }
+    if (grad_stale_ && grad.numel() > covered)
+      grad.narrow(0, covered, grad.numel() - covered).zero_();
+    grad_stale_ = false;
+    return pending;
   }
-  at::Tensor out = at::empty({trainable_shard_}, flat.options());
-  shard_group.ReduceScatterSum(out, flat);
-  if (replicas != nullptr) replicas->AllReduceSum(out);
-  grad.add_(out.to(at::kFloat), 1.0 / static_cast<double>(world_size));
+  // Written slot by slot; only what no gradient covers (absent gradients, padding) is zeroed.
+  at::Tensor flat = at::empty({trainable_shard_ * shard_size_}, options);
+  int64_t covered = 0;
+  for (Slot& s : slots_) {
+    if (!s.trainable) continue;
+    at::Tensor& g = s.param.mutable_grad();
+    at::Tensor region = flat.narrow(0, s.offset, s.numel);
+    if (g.defined()) {
+      region.copy_(g.reshape({-1}));
+      g.reset();
+    } else {
+      region.zero_();
+    }
+    covered = std::max(covered, s.offset + s.numel);
+  }
+  if (flat.numel() > covered) flat.narrow(0, covered, flat.numel() - covered).zero_();
+  pending.unit_ = this;
+  pending.out_ = at::empty({trainable_shard_}, options);
+  pending.flat_ = flat;
+  pending.work_ = shard_group.ReduceScatterSumAsync(pending.out_, pending.flat_);
+  return pending;
+}
+
+void FlatUnit::PendingReduce::Finish(dist::Communicator* replicas, int64_t world_size) {
+  if (unit_ == nullptr) return;
+  at::NoGradGuard no_grad;
+  work_.WaitOnStream();
+  flat_.reset();
+  if (replicas != nullptr) replicas->AllReduceSum(out_, /*host_wait=*/false);
+  const double scale = 1.0 / static_cast<double>(world_size);
+  at::Tensor& grad = unit_->grad;
+  const at::Tensor reduced = out_.scalar_type() == at::kFloat ? out_ : out_.to(at::kFloat);
+  if (unit_->grad_stale_) {
+    if (scale == 1.0) {
+      grad.copy_(reduced);
+    } else {
+      at::mul_out(grad, reduced, scale);
+    }
+    unit_->grad_stale_ = false;
+  } else {
+    grad.add_(reduced, scale);
+  }
+  out_.reset();
+  unit_ = nullptr;
+}
+
+at::Tensor& FlatUnit::CurrentGradient() {
+  if (grad_stale_) {
+    grad.zero_();
+    grad_stale_ = false;
+  }
+  return grad;
 }
 
 at::Tensor FlatUnit::GatherTrainable(dist::Communicator& shard_group, bool use_ema) {

@@ -40,6 +40,11 @@ struct UnitPlacement {
   // Master, moments and EMA in host memory; the optimizer step runs there.
   bool optimizer_offload = false;
   FullBufferAllocator allocate = AllocateOnDevice;
+  // A unit alone in its shard group has nothing to gather: its parameters stay in one persistent
+  // buffer -- the master itself in float32 without offload, else the compute-dtype copy the
+  // optimizer step writes -- with no gather, copy or allocation per layer. Off: the gather path
+  // as with several ranks (tests of that path on one rank).
+  bool resident_if_alone = true;
 };
 
 struct Slot {
@@ -58,9 +63,10 @@ class PendingGather {
   PendingGather() = default;
   PendingGather(dist::PendingCollective trainable, dist::PendingCollective frozen)
       : trainable_(std::move(trainable)), frozen_(std::move(frozen)) {}
+  // Stream-ordered on a GPU (the host goes on), blocking elsewhere.
   void Wait() {
-    trainable_.Wait();
-    frozen_.Wait();
+    trainable_.WaitOnStream();
+    frozen_.WaitOnStream();
   }
 
  private:
@@ -83,6 +89,8 @@ class FlatUnit {
   // Elements of the gathered full buffer (both flats, padded).
   int64_t padded_numel() const { return (trainable_shard_ + frozen_shard_) * shard_size_; }
   bool unsharded() const { return unsharded_; }
+  // Kept gathered for good (resident_if_alone on a shard group of one).
+  bool resident() const { return resident_; }
   bool has_trainable() const { return trainable_shard_ > 0; }
   const UnitPlacement& placement() const { return placement_; }
   // Where master, moments and EMA live (the host with optimizer offload).
@@ -94,9 +102,11 @@ class FlatUnit {
   // After SetMaster: EMA = master, moments and gradients zero; the module's parameters become
   // views into the (released) full buffer.
   void Attach();
-  // Refreshes the compute-dtype copy of the trainable shard from the master (after an optimizer
-  // step or a load); a no-op when the compute shard is the master itself (fp32, no offload).
+  // Refreshes the compute-dtype copy of the trainable shard from the master (after a load); a
+  // no-op when the compute shard is the master itself (fp32, no offload).
   void SyncComputeShard();
+  // The compute-dtype copy of the trainable shard (the master itself for fp32 without offload).
+  const at::Tensor& compute_shard() const { return compute_; }
 
   // Gathering: StartGather allocates the full buffer and launches the all-gathers of the two
   // compute-dtype shards; the unit is unsharded once the returned collectives complete.
@@ -105,10 +115,31 @@ class FlatUnit {
   void FreeFull();
 
   // Reduces this unit's trainable parameter gradients: flattened, summed within the shard group
-  // (and across replicas), averaged over `world_size` ranks and added to the gradient shard.
-  // The parameters' .grad are cleared.
+  // (and across replicas), averaged over `world_size` ranks and added to the gradient shard
+  // (or written over it, the first time after ClearGradient). The parameters' .grad are
+  // cleared. Start issues the reduce-scatter without waiting; Finish waits and accumulates.
+  class PendingReduce {
+   public:
+    PendingReduce() = default;
+    bool active() const { return unit_ != nullptr; }
+    void Finish(dist::Communicator* replicas, int64_t world_size);
+
+   private:
+    friend class FlatUnit;
+    FlatUnit* unit_ = nullptr;
+    at::Tensor flat_, out_;  // alive while the collective reads and writes them
+    dist::PendingCollective work_;
+  };
+  PendingReduce StartReduceGradients(dist::Communicator& shard_group, bool has_replicas);
   void ReduceGradients(dist::Communicator& shard_group, dist::Communicator* replicas,
-                       int64_t world_size);
+                       int64_t world_size) {
+    StartReduceGradients(shard_group, replicas != nullptr).Finish(replicas, world_size);
+  }
+  // The next reduction overwrites the gradient shard instead of adding to it (a new step): no
+  // pass over memory to zero it.
+  void ClearGradient() { grad_stale_ = true; }
+  // The gradient shard, zeroed first if no reduction wrote it since ClearGradient.
+  at::Tensor& CurrentGradient();
 
   // The full flat buffer of the trainable parameters ([trainable_numel], float32, on the
   // device) from every rank's `master` or `ema`, and that of the frozen ones (compute dtype).
@@ -139,6 +170,8 @@ class FlatUnit {
   at::Tensor full_;                          // [padded]; storage only while unsharded
   at::Tensor full_trainable_, full_frozen_;  // its two regions
   bool unsharded_ = false;
+  bool grad_stale_ = false;
+  bool resident_ = false;
 };
 
 }  // namespace bagel::fsdp

@@ -29,6 +29,7 @@ std::shared_ptr<dist::Communicator> OneRank() {
 TEST(FlatUnitTest, EveryGatherAllocatesOnTheUnitsDevice) {
   std::vector<Recorded> calls;
   UnitPlacement placement;
+  placement.resident_if_alone = false;  // the gather path, on one rank
   placement.allocate = [&](size_t nbytes, const at::Device& device) {
     calls.push_back({nbytes, device});
     return AllocateOnDevice(nbytes, device);
@@ -60,6 +61,7 @@ TEST(FlatUnitTest, EveryGatherAllocatesOnTheUnitsDevice) {
 // on a GPU rank whose current device was never set) is caught before any view uses it.
 TEST(FlatUnitTest, AFullBufferOnAnotherDeviceIsRefused) {
   UnitPlacement placement;
+  placement.resident_if_alone = false;  // the gather path, on one rank
   placement.allocate = [](size_t, const at::Device&) {
     return at::DataPtr(nullptr, at::Device(at::kMeta));
   };
@@ -85,6 +87,7 @@ TEST(FlatUnitTest, StateExistsOnlyForTheTrainableShard) {
   plan.params.push_back({"a.weight", at::empty({3, 4}).set_requires_grad(true)});
   plan.params.push_back({"b.weight", at::empty({10}).set_requires_grad(false)});
   UnitPlacement placement;
+  placement.resident_if_alone = false;  // the gather path, on one rank
   placement.compute_dtype = at::kBFloat16;
   FlatUnit unit(plan, /*shard_rank=*/1, /*shard_size=*/4, placement);
   unit.SetMaster([](const Slot& s) { return at::arange(s.numel, at::kFloat).view(s.shape); });
@@ -106,6 +109,7 @@ TEST(FlatUnitTest, StateExistsOnlyForTheTrainableShard) {
 // master only by SyncComputeShard, as after an optimizer step.
 TEST(FlatUnitTest, OffloadGathersTheComputeShardSyncedFromTheMaster) {
   UnitPlacement placement;
+  placement.resident_if_alone = false;  // the gather path, on one rank
   placement.optimizer_offload = true;
   FlatUnit unit(TwoParameterPlan(), 0, 1, placement);
   unit.SetMaster([](const Slot& s) { return at::ones(s.shape); });
@@ -126,6 +130,45 @@ TEST(FlatUnitTest, TheDefaultAllocatorUsesTheDevicesAllocator) {
   const at::DataPtr p = AllocateOnDevice(64, at::kCPU);
   EXPECT_EQ(p.device(), at::Device(at::kCPU));
   EXPECT_NE(p.get(), nullptr);
+}
+
+// Alone in its shard group a unit stays gathered in one buffer, allocated once: in float32 its
+// parameters are the master itself, so the optimizer's update is what the next forward reads.
+TEST(FlatUnitTest, AUnitAloneIsResidentAndItsParametersAreTheMaster) {
+  int allocations = 0;
+  UnitPlacement placement;
+  placement.allocate = [&](size_t nbytes, const at::Device& device) {
+    ++allocations;
+    return AllocateOnDevice(nbytes, device);
+  };
+  FlatUnit unit(TwoParameterPlan(), 0, 1, placement);
+  unit.SetMaster([](const Slot& s) { return at::arange(s.numel, at::kFloat).view(s.shape); });
+  unit.Attach();
+  auto world = OneRank();
+  EXPECT_TRUE(unit.resident());
+  EXPECT_TRUE(unit.unsharded());
+  unit.StartGather(*world).Wait();
+  unit.FreeFull();
+  EXPECT_TRUE(unit.unsharded());
+  EXPECT_EQ(allocations, 1);
+  EXPECT_TRUE(unit.slots()[1].param.equal(at::arange(5, at::kFloat)));
+  unit.master.fill_(7.0f);
+  EXPECT_TRUE(unit.slots()[0].param.eq(7.0f).all().item<bool>());
+}
+
+// In bf16 the resident buffer is the compute copy the optimizer step (or a load) refreshes.
+TEST(FlatUnitTest, AResidentBf16UnitViewsItsComputeCopy) {
+  UnitPlacement placement;
+  placement.compute_dtype = at::kBFloat16;
+  FlatUnit unit(TwoParameterPlan(), 0, 1, placement);
+  unit.SetMaster([](const Slot& s) { return at::full(s.shape, 1.5f); });
+  unit.Attach();
+  EXPECT_EQ(unit.slots()[0].param.scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(unit.slots()[0].param.eq(1.5f).all().item<bool>());
+  unit.master.fill_(2.5f);
+  unit.SyncComputeShard();
+  EXPECT_TRUE(unit.slots()[1].param.eq(2.5f).all().item<bool>());
+  EXPECT_EQ(unit.master.scalar_type(), at::kFloat);
 }
 
 }  // namespace

@@ -53,6 +53,7 @@ FsdpEngine::FsdpEngine(BagelForUnifiedMultimodal& model, std::shared_ptr<dist::C
     placement.device = options_.device;
     placement.compute_dtype = options_.compute_dtype;
     placement.optimizer_offload = options_.optimizer_offload;
+    placement.resident_if_alone = options_.resident_if_alone;
     if (options_.full_buffer_allocator) placement.allocate = options_.full_buffer_allocator;
     units_.push_back(std::make_unique<FlatUnit>(std::move(plan), shard_group_->rank(),
                                                 shard_group_->size(), std::move(placement)));
@@ -181,10 +182,15 @@ void FsdpEngine::VisitBackward(size_t u) {
 
 void FsdpEngine::FinishUnit(size_t u) {
   Stopwatch watch(reduce_s_);
-  units_[u]->ReduceGradients(*shard_group_, replicas_.get(), world_->size());
-  units_[u]->FreeFull();
+  FlatUnit::PendingReduce next =
+      units_[u]->StartReduceGradients(*shard_group_, replicas_ != nullptr);
+  units_[u]->FreeFull();  // its gradients are in the flat buffer now
+  FinishPendingReduce();
+  pending_reduce_ = std::move(next);
   if (static_cast<int64_t>(u) == active_bwd_) active_bwd_ = -1;
 }
+
+void FsdpEngine::FinishPendingReduce() { pending_reduce_.Finish(replicas_.get(), world_->size()); }
 
 void FsdpEngine::FinishBackward() {
   while (bwd_cursor_ >= 0) {
@@ -193,6 +199,8 @@ void FsdpEngine::FinishBackward() {
   }
   if (active_bwd_ >= 0) FinishUnit(static_cast<size_t>(active_bwd_));
   FinishUnit(root_);
+  Stopwatch watch(reduce_s_);
+  FinishPendingReduce();  // every reduction is done before the optimizer reads the gradients
 }
 
 void FsdpEngine::BackwardWithoutGraph() { FinishBackward(); }
@@ -200,52 +208,52 @@ void FsdpEngine::BackwardWithoutGraph() { FinishBackward(); }
 // --- optimizer side --------------------------------------------------------------------------
 
 void FsdpEngine::ZeroGrad() {
-  for (auto& unit : units_) unit->grad.zero_();
+  for (auto& unit : units_) unit->ClearGradient();
 }
 
-double FsdpEngine::ClipGradNorm(double max_norm) {
+at::Tensor FsdpEngine::GradNorm() {
   at::NoGradGuard no_grad;
-  at::Tensor sumsq = at::zeros({1}, at::TensorOptions().dtype(at::kDouble).device(options_.device));
+  std::vector<at::Tensor> grads;
   for (auto& unit : units_) {
-    if (unit->has_trainable()) sumsq += unit->grad.to(at::kDouble).pow(2).sum();
+    if (unit->has_trainable()) grads.push_back(unit->CurrentGradient());
   }
-  shard_group_->AllReduceSum(sumsq);
-  const double norm = std::sqrt(sumsq.item<double>());
-  if (max_norm > 0) {
-    const double coef = max_norm / (norm + 1e-6);
-    if (coef < 1.0) {
-      for (auto& unit : units_) unit->grad.mul_(coef);
+  at::Tensor sumsq =
+      grads.empty() ? at::zeros({1}, at::TensorOptions().dtype(at::kFloat).device(options_.device))
+                    : SumOfSquares(grads).to(options_.device);
+  shard_group_->AllReduceSum(sumsq, /*host_wait=*/false);
+  return sumsq.sqrt();
+}
+
+at::Tensor FsdpEngine::OptimizerStep(const AdamWHyper& hyper, double lr, int64_t step,
+                                     double max_norm, double ema_decay) {
+  at::NoGradGuard no_grad;
+  const at::Tensor norm = GradNorm();
+  at::Tensor clip = ClipCoefficient(norm, max_norm);
+  std::vector<OptimizerShard> shards;
+  if (host_grads_.size() != units_.size()) host_grads_.resize(units_.size());
+  for (size_t u = 0; u < units_.size(); ++u) {
+    FlatUnit& unit = *units_[u];
+    if (!unit.has_trainable()) continue;
+    OptimizerShard s{unit.master,
+                     unit.CurrentGradient(),
+                     unit.exp_avg,
+                     unit.exp_avg_sq,
+                     ema_decay > 0 ? unit.ema : at::Tensor(),
+                     unit.compute_shard()};
+    if (s.grad.device() != s.param.device()) {
+      // Offload: the step runs where the state lives; the gradient comes to the host.
+      at::Tensor& host = host_grads_[u];
+      if (!host.defined()) {
+        host = at::empty_like(unit.master, unit.master.options().pinned_memory(s.grad.is_cuda()));
+      }
+      host.copy_(s.grad);
+      s.grad = host;
     }
+    shards.push_back(std::move(s));
   }
+  if (!shards.empty() && shards.front().param.device() != clip.device()) clip = clip.to(at::kCPU);
+  AdamWEmaStep(shards, hyper, {lr, step, ema_decay}, clip);
   return norm;
-}
-
-void FsdpEngine::AdamWStep(const AdamWHyper& h, double lr, int64_t step) {
-  at::NoGradGuard no_grad;
-  // torch.optim.AdamW (single-tensor path), operation for operation.
-  const double bias_correction1 = 1.0 - std::pow(h.beta1, static_cast<double>(step));
-  const double bias_correction2 = 1.0 - std::pow(h.beta2, static_cast<double>(step));
-  const double step_size = lr / bias_correction1;
-  const double bias_correction2_sqrt = std::sqrt(bias_correction2);
-  for (auto& unit : units_) {
-    if (!unit->has_trainable()) continue;
-    at::Tensor& p = unit->master;
-    // With offload the step runs where the state lives: the gradient comes to the host.
-    const at::Tensor g = unit->grad.device() == p.device() ? unit->grad : unit->grad.to(p.device());
-    p.mul_(1.0 - lr * h.weight_decay);
-    unit->exp_avg.lerp_(g, 1.0 - h.beta1);
-    unit->exp_avg_sq.mul_(h.beta2).addcmul_(g, g, 1.0 - h.beta2);
-    at::Tensor denom = (unit->exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(h.eps);
-    p.addcdiv_(unit->exp_avg, denom, -step_size);
-    unit->SyncComputeShard();
-  }
-}
-
-void FsdpEngine::UpdateEma(double decay) {
-  at::NoGradGuard no_grad;
-  for (auto& unit : units_) {
-    if (unit->has_trainable()) unit->ema.mul_(decay).add_(unit->master, 1.0 - decay);
-  }
 }
 
 // --- state -----------------------------------------------------------------------------------

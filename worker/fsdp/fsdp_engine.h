@@ -28,6 +28,7 @@
 #include "model/nn/layer_hooks.h"
 #include "worker/dist/communicator.h"
 #include "worker/fsdp/flat_unit.h"
+#include "worker/fsdp/fused_adamw.h"
 
 namespace bagel::fsdp {
 
@@ -48,13 +49,12 @@ struct FsdpOptions {
   // Frozen shards go into ShardState and come back from it. Off when the frozen values are
   // re-read from a fixed base at every start (LoRA: a checkpoint holds only the adapters).
   bool frozen_in_checkpoint = true;
+  // A shard group of one keeps its units gathered in persistent buffers (UnitPlacement::
+  // resident_if_alone): no gathers or copies per layer. Tests of the gather path turn it off.
+  bool resident_if_alone = true;
   // Where the units' gathered buffers come from (empty: AllocateOnDevice on `device`; tests
   // inject a recording allocator).
   FullBufferAllocator full_buffer_allocator;
-};
-
-struct AdamWHyper {
-  double beta1 = 0.9, beta2 = 0.95, eps = 1e-15, weight_decay = 0.0;
 };
 
 class FsdpEngine : public nn::LayerHooks {
@@ -83,14 +83,17 @@ class FsdpEngine : public nn::LayerHooks {
   at::Tensor RunLayer(const torch::nn::Module& layer, const at::Tensor& input,
                       const nn::LayerHooks::Body& body) override;
 
-  // Optimizer side (after the micro-steps of a step).
+  // Optimizer side. ZeroGrad before a step's micro-steps (the first gradient reduction then
+  // overwrites the shards: no zeroing pass). OptimizerStep after them: the global L2 norm of the
+  // gradient shards, the gradients scaled by min(1, max_norm / (norm + 1e-6)) (max_norm <= 0:
+  // none), torch.optim.AdamW's update (`step` 1-based), the EMA (decay 0: none) and the
+  // compute-dtype copy, in one pass per shard (fused_adamw.h). Returns the norm before clipping
+  // as a float32 scalar on the device: read it only when it is logged (a host sync on a GPU).
   void ZeroGrad();
-  // The global L2 norm of the gradient shards; scales them by max_norm / (norm + 1e-6) when
-  // that is below 1 (max_norm <= 0: no clipping). Returns the norm before clipping.
-  double ClipGradNorm(double max_norm);
-  // torch.optim.AdamW's update on the trainable parts of every shard; `step` is 1-based.
-  void AdamWStep(const AdamWHyper& hyper, double lr, int64_t step);
-  void UpdateEma(double decay);
+  at::Tensor OptimizerStep(const AdamWHyper& hyper, double lr, int64_t step, double max_norm,
+                           double ema_decay);
+  // The global gradient norm alone (float32 device scalar).
+  at::Tensor GradNorm();
 
   // Full tensors (checkpoint key names, float32, CPU) gathered from every shard: the master
   // values or the EMA. Every rank of the world calls it; ranks with keep = false take part in
@@ -133,6 +136,7 @@ class FsdpEngine : public nn::LayerHooks {
   void PreBackward(size_t u);
   void FinishBackward();
   void FinishUnit(size_t u);
+  void FinishPendingReduce();
   std::vector<size_t> AllUnits() const;
 
   BagelForUnifiedMultimodal& model_;
@@ -149,6 +153,11 @@ class FsdpEngine : public nn::LayerHooks {
   size_t prefetched_unit_ = SIZE_MAX;
   PendingGather prefetch_;
   double gather_wait_s_ = 0, reduce_s_ = 0;
+  // The one reduce-scatter in flight: a unit's finishes when the next unit's is issued (or at
+  // the end of backward), so reduction overlaps the next layer's backward.
+  FlatUnit::PendingReduce pending_reduce_;
+  // Host copies of the gradient shards an offloaded optimizer step reads (pinned beside a GPU).
+  std::vector<at::Tensor> host_grads_;
 };
 
 }  // namespace bagel::fsdp

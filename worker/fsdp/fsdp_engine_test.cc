@@ -76,6 +76,7 @@ TEST(FsdpEngineTest, AForwardAndBackwardGathersEveryUnitAndFillsTheGradientShard
   auto model = TinyStage1();
   std::vector<at::Device> devices;
   FsdpOptions o;
+  o.resident_if_alone = false;  // the gather path, on one rank
   o.full_buffer_allocator = [&](size_t nbytes, const at::Device& device) {
     devices.push_back(device);
     return AllocateOnDevice(nbytes, device);
@@ -99,7 +100,7 @@ TEST(FsdpEngineTest, AForwardAndBackwardGathersEveryUnitAndFillsTheGradientShard
   EXPECT_GT(grad_sum, 0);
 }
 
-TEST(FsdpEngineTest, ClippingScalesEveryShardByTheGlobalNorm) {
+TEST(FsdpEngineTest, TheGradientNormIsGlobalAndClippingScalesEveryShard) {
   auto model = TinyStage1();
   FsdpEngine engine(*model, OneRank(), FsdpOptions{});
   engine.InitFromModel();
@@ -108,19 +109,30 @@ TEST(FsdpEngineTest, ClippingScalesEveryShardByTheGlobalNorm) {
     unit->grad.fill_(0.5);
     n += unit->grad.numel();
   }
-  const double norm = engine.ClipGradNorm(/*max_norm=*/1.0);
+  const double norm = engine.GradNorm().item<double>();
   EXPECT_NEAR(norm, 0.5 * std::sqrt(static_cast<double>(n)), 1e-6 * norm);
+  // With lr 0 the step leaves the weights and moves the first moment by 0.1 * the clipped
+  // gradient: 0.5 * max_norm / (norm + 1e-6).
+  const double returned =
+      engine.OptimizerStep(AdamWHyper{}, /*lr=*/0.0, 1, /*max_norm=*/1.0, 0.0).item<double>();
+  EXPECT_NEAR(returned, norm, 1e-6 * norm);
   const double coef = 1.0 / (norm + 1e-6);
   for (const auto& unit : engine.units()) {
-    if (unit->has_trainable()) EXPECT_NEAR(unit->grad.max().item<double>(), 0.5 * coef, 1e-9);
+    if (!unit->has_trainable()) continue;
+    EXPECT_NEAR(unit->exp_avg.max().item<double>(), 0.1 * 0.5 * coef, 1e-9);
+    EXPECT_NEAR(unit->exp_avg.min().item<double>(), 0.1 * 0.5 * coef, 1e-9);
   }
   // Below the bound: untouched.
-  for (const auto& unit : engine.units()) unit->grad.fill_(1e-9);
-  engine.ClipGradNorm(1.0);
-  EXPECT_FLOAT_EQ(engine.units()[0]->grad[0].item<float>(), 1e-9f);
+  for (const auto& unit : engine.units()) {
+    unit->grad.fill_(1e-9);
+    unit->exp_avg.zero_();
+  }
+  engine.OptimizerStep(AdamWHyper{}, 0.0, 1, 1.0, 0.0);
+  EXPECT_FLOAT_EQ(engine.units()[0]->exp_avg[0].item<float>(), 0.1f * 1e-9f);
 }
 
-// torch.optim.AdamW, step 1 and 2, element for element on a unit's shard; then the EMA.
+// torch.optim.AdamW, step 1 and 2, element for element on a unit's shard, with the EMA in the
+// same pass; a cleared gradient is overwritten by the next reduction, never added to.
 TEST(FsdpEngineTest, TheOptimizerStepIsAdamWAndTheEmaFollowsTheMaster) {
   auto model = TinyStage1();
   FsdpEngine engine(*model, OneRank(), FsdpOptions{});
@@ -129,21 +141,54 @@ TEST(FsdpEngineTest, TheOptimizerStepIsAdamWAndTheEmaFollowsTheMaster) {
   const AdamWHyper h{0.9, 0.95, 1e-8, 0.1};
   const double lr = 1e-2;
   at::Tensor p = u.master.clone(), m = at::zeros_like(p), v = at::zeros_like(p);
+  at::Tensor ema = u.ema.clone();
   for (int64_t step = 1; step <= 2; ++step) {
     at::Tensor g = at::randn_like(p);
     for (const auto& unit : engine.units()) unit->grad.zero_();
     u.grad.copy_(g);
-    engine.AdamWStep(h, lr, step);
+    engine.OptimizerStep(h, lr, step, /*max_norm=*/0.0, /*ema_decay=*/0.9);
     p.mul_(1 - lr * h.weight_decay);
     m = m * h.beta1 + g * (1 - h.beta1);
     v = v * h.beta2 + g * g * (1 - h.beta2);
     const double c1 = 1 - std::pow(h.beta1, step), c2 = 1 - std::pow(h.beta2, step);
     p = p - (lr / c1) * m / (v.sqrt() / std::sqrt(c2) + h.eps);
+    ema = ema * 0.9 + p * 0.1;
     EXPECT_TRUE(at::allclose(u.master, p, 1e-5, 1e-6)) << "step " << step;
+    EXPECT_TRUE(at::allclose(u.ema, ema, 1e-5, 1e-6)) << "step " << step;
   }
-  const at::Tensor ema_before = u.ema.clone();
-  engine.UpdateEma(0.9);
-  EXPECT_TRUE(at::allclose(u.ema, ema_before * 0.9 + u.master * 0.1));
+}
+
+// The CPU kernel is the single-tensor torch.optim.AdamW (the same float32 operations in the same
+// order; ATen's vector kernels differ in the last bit: a fused multiply-add in lerp, a division
+// by a scalar taken as a multiplication by its reciprocal), clipping and EMA included.
+TEST(FsdpEngineTest, TheFusedStepMatchesTorchAdamW) {
+  at::manual_seed(3);
+  const int64_t n = 100003;  // not a multiple of any vector width
+  at::Tensor p = at::randn({n}), g = at::randn({n}) * 3;
+  OptimizerShard s{p.clone(), g.clone(), at::zeros({n}), at::zeros({n}), p.clone(), at::Tensor()};
+  at::Tensor ref = p.clone(), m = at::zeros({n}), v = at::zeros({n}), ema = p.clone();
+  const AdamWHyper h{0.9, 0.95, 1e-15, 0.05};
+  std::vector<OptimizerShard> shards = {s};
+  for (int64_t step = 1; step <= 3; ++step) {
+    const double lr = 1e-3 * step;
+    const float clip = 0.75f;
+    shards[0].grad.copy_(g);
+    AdamWEmaStep(shards, h, {lr, step, 0.99}, at::full({1}, clip));
+    // torch.optim.AdamW's _single_tensor_adamw, after clip_grad_norm_'s grad.mul_(coef).
+    const at::Tensor gc = g * clip;
+    ref.mul_(1 - lr * h.weight_decay);
+    m.lerp_(gc, 1 - h.beta1);
+    v.mul_(h.beta2).addcmul_(gc, gc, 1 - h.beta2);
+    const double bc1 = 1 - std::pow(h.beta1, step), bc2 = 1 - std::pow(h.beta2, step);
+    const at::Tensor denom = (v.sqrt() / std::sqrt(bc2)).add_(h.eps);
+    ref.addcdiv_(m, denom, -lr / bc1);
+    ema.mul_(0.99).add_(ref, 1 - 0.99);
+    const double rtol = 1e-6, atol = 1e-7;  // a few float32 ulps
+    EXPECT_TRUE(at::allclose(shards[0].param, ref, rtol, atol)) << "step " << step;
+    EXPECT_TRUE(at::allclose(shards[0].exp_avg, m, rtol, atol)) << "step " << step;
+    EXPECT_TRUE(at::allclose(shards[0].exp_avg_sq, v, rtol, atol)) << "step " << step;
+    EXPECT_TRUE(at::allclose(shards[0].ema, ema, rtol, atol)) << "step " << step;
+  }
 }
 
 TEST(FsdpEngineTest, ShardStateLoadsBackIntoAFreshEngine) {
@@ -197,9 +242,7 @@ Trajectory Train(FsdpOptions o, int steps, bool freeze_vit = false) {
     at::Tensor loss = out.ce.mean();
     loss.backward();
     t.losses.push_back(loss.item<double>());
-    engine.ClipGradNorm(1.0);
-    engine.AdamWStep(AdamWHyper{}, 1e-3, step);
-    engine.UpdateEma(0.9);
+    engine.OptimizerStep(AdamWHyper{}, 1e-3, step, /*max_norm=*/1.0, /*ema_decay=*/0.9);
   }
   t.weights = engine.GatherFull(/*ema=*/false);
   return t;

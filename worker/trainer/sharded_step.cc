@@ -17,30 +17,26 @@ ShardedStep::ShardedStep(BagelForUnifiedMultimodal& model, fsdp::FsdpEngine& eng
     : model_(model), engine_(engine), hyper_(std::move(hyper)) {}
 
 StepReport ShardedStep::Run(const std::vector<PackedBatch>& micro_batches,
-                            std::optional<at::Generator> noise_generator) {
+                            std::optional<at::Generator> noise_generator, bool read) {
   TORCH_CHECK(!micro_batches.empty(), "a step needs at least one micro-batch");
   const int64_t world = engine_.world_size();
   const int accum = static_cast<int>(micro_batches.size());
   const at::Device device = engine_.world().device();
   StepReport report;
+  // Everything the report needs stays on the device until the one read at the end: per
+  // micro-step the global counts (CE, MSE, tokens, sum of squared sample lengths) and the
+  // logged CE and MSE, then the gradient norm.
+  std::vector<at::Tensor> pieces;
   engine_.ZeroGrad();
   for (const PackedBatch& batch : micro_batches) {
-    // Global token counts of this micro-step (and sizes for the throughput figures).
     double sq = 0;
     for (int64_t len : batch.sample_lens) sq += static_cast<double>(len) * len;
     at::Tensor counts = at::tensor({static_cast<double>(Count(batch.ce_loss_indexes)),
                                     static_cast<double>(Count(batch.mse_loss_indexes)),
                                     static_cast<double>(batch.sequence_length), sq},
                                    at::TensorOptions().dtype(at::kDouble))
-                            .to(device);
-    engine_.world().AllReduceSum(counts);
-    counts = counts.to(at::kCPU);
-    const int64_t global_ce = static_cast<int64_t>(counts[0].item<double>());
-    const int64_t global_mse = static_cast<int64_t>(counts[1].item<double>());
-    report.global_ce_tokens += global_ce;
-    report.global_mse_tokens += global_mse;
-    report.global_tokens += static_cast<int64_t>(counts[2].item<double>());
-    report.sum_sample_len_sq += counts[3].item<double>();
+                            .to(device, /*non_blocking=*/true);
+    engine_.world().AllReduceSum(counts, /*host_wait=*/false);
     report.tokens += batch.sequence_length;
 
     engine_.BeginForward();
@@ -48,7 +44,7 @@ StepReport ShardedStep::Run(const std::vector<PackedBatch>& micro_batches,
     fo.noise_generator = noise_generator;
     ForwardOutputs out = model_.Forward(batch, fo);
     engine_.EndForward(/*backward_follows=*/true);
-    MicroStepLoss loss = TokenNormalizedLoss(out, global_ce, global_mse, static_cast<int>(world),
+    MicroStepLoss loss = TokenNormalizedLoss(out, counts.narrow(0, 0, 2), static_cast<int>(world),
                                              hyper_.loss_weights, accum);
     if (loss.loss.defined() && loss.loss.requires_grad()) {
       loss.loss.backward();
@@ -56,19 +52,41 @@ StepReport ShardedStep::Run(const std::vector<PackedBatch>& micro_batches,
       engine_.BackwardWithoutGraph();
     }
     // The logged values: each rank's normalised CE / MSE, averaged over ranks.
-    at::Tensor logged =
-        at::tensor({loss.ce, loss.mse}, at::TensorOptions().dtype(at::kDouble)).to(device);
-    engine_.world().AllReduceSum(logged);
-    logged = logged.to(at::kCPU) / static_cast<double>(world);
-    report.micro_ce.push_back(logged[0].item<double>());
-    report.micro_mse.push_back(logged[1].item<double>());
+    at::Tensor logged = loss.logged.to(device);
+    engine_.world().AllReduceSum(logged, /*host_wait=*/false);
+    pieces.push_back(counts);
+    pieces.push_back(logged / static_cast<double>(world));
   }
   report.lr = hyper_.schedule.At(steps_done_);
-  report.grad_norm = engine_.ClipGradNorm(hyper_.max_grad_norm);
-  engine_.AdamWStep(hyper_.adamw, report.lr, steps_done_ + 1);
-  if (hyper_.ema_decay > 0) engine_.UpdateEma(hyper_.ema_decay);
+  const at::Tensor norm = engine_.OptimizerStep(hyper_.adamw, report.lr, steps_done_ + 1,
+                                                hyper_.max_grad_norm, hyper_.ema_decay);
+  pieces.push_back(norm.to(at::kDouble).reshape({1}));
   report.step = ++steps_done_;
+  report.pending_ = at::cat(pieces);
+  if (read) report.Read();
   return report;
+}
+
+void StepReport::Read() {
+  if (!pending_.defined()) return;
+  const at::Tensor host = pending_.to(at::kCPU);  // the step's one host synchronisation
+  pending_.reset();
+  const double* v = host.const_data_ptr<double>();
+  const int64_t micro = (host.numel() - 1) / 6;
+  micro_ce.clear();
+  micro_mse.clear();
+  global_ce_tokens = global_mse_tokens = global_tokens = 0;
+  sum_sample_len_sq = 0;
+  for (int64_t m = 0; m < micro; ++m) {
+    const double* c = v + 6 * m;
+    global_ce_tokens += static_cast<int64_t>(c[0]);
+    global_mse_tokens += static_cast<int64_t>(c[1]);
+    global_tokens += static_cast<int64_t>(c[2]);
+    sum_sample_len_sq += c[3];
+    micro_ce.push_back(c[4]);
+    micro_mse.push_back(c[5]);
+  }
+  grad_norm = v[6 * micro];
 }
 
 std::pair<double, double> ShardedStep::Evaluate(const std::vector<PackedBatch>& batches,

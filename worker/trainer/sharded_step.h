@@ -26,15 +26,25 @@ struct StepHyper {
 };
 
 struct StepReport {
-  int64_t step = 0;              // 1-based number of the optimizer step just taken
+  // The figures below the line are filled by Read() (Run does when asked): one host read of
+  // what the step left on the device.
+  void Read();
+  bool read() const { return !pending_.defined(); }
+
+  int64_t step = 0;  // 1-based number of the optimizer step just taken
+  double lr = 0;
+  int64_t tokens = 0;  // this rank's tokens over the micro-steps
+  // ---
   std::vector<double> micro_ce;  // per micro-step, each rank's normalised CE averaged over ranks
   std::vector<double> micro_mse;
-  double lr = 0;
   double grad_norm = 0;       // before clipping
-  int64_t tokens = 0;         // this rank's tokens over the micro-steps
   int64_t global_tokens = 0;  // all ranks'
   int64_t global_ce_tokens = 0, global_mse_tokens = 0;
   double sum_sample_len_sq = 0;  // all ranks', for BAGEL's MFU numerator
+
+ private:
+  friend class ShardedStep;
+  at::Tensor pending_;  // [6 per micro-step + 1] float64 on the device until Read
 };
 
 class ShardedStep {
@@ -42,10 +52,11 @@ class ShardedStep {
   ShardedStep(BagelForUnifiedMultimodal& model, fsdp::FsdpEngine& engine, StepHyper hyper);
 
   // Runs the micro-batches of one step (this rank's, already on the engine's device) and the
-  // optimizer update. `noise_generator` draws flow-matching noise for batches without injected
-  // noise.
+  // optimizer update, with no host synchronisation from the first forward to the optimizer (on
+  // a GPU: none at all unless `read`). `noise_generator` draws flow-matching noise for batches
+  // without injected noise. `read`: the report's figures are read back (StepReport::Read).
   StepReport Run(const std::vector<PackedBatch>& micro_batches,
-                 std::optional<at::Generator> noise_generator = std::nullopt);
+                 std::optional<at::Generator> noise_generator = std::nullopt, bool read = true);
 
   // Validation forward (no gradients): this rank's per-head sums and token counts are summed
   // over ranks; returns {ce mean, mse mean} over all ranks' tokens (NaN when a head is absent).

@@ -227,12 +227,13 @@ contract::ExitCode Trainer::Run() {
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<PackedBatch> micro;
     for (int64_t m = 0; m < spec_.train.grad_accum; ++m) micro.push_back(NextBatch());
-    const StepReport r = step_->Run(micro, *noise_gen_);
+    const int64_t next = step_->steps_done() + 1;
+    const bool log = next % spec_.train.log_every == 0 || next == spec_.train.steps || next == 1;
+    // Only a logged step reads its figures back (the step's one host synchronisation).
+    const StepReport r = step_->Run(micro, *noise_gen_, /*read=*/log);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    if (r.step % spec_.train.log_every == 0 || r.step == spec_.train.steps || r.step == 1) {
-      LogStep(r, seconds);
-    }
+    if (log) LogStep(r, seconds);
     if (r.step % spec_.checkpoint.every_steps == 0 || r.step == spec_.train.steps)
       WriteCheckpoint(r.step);
     if (spec_.eval.enabled &&

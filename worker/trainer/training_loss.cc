@@ -1,29 +1,36 @@
 #include "worker/trainer/training_loss.h"
 
 namespace bagel::train {
+namespace {
 
-MicroStepLoss TokenNormalizedLoss(const ForwardOutputs& out, int64_t global_ce_tokens,
-                                  int64_t global_mse_tokens, int world_size,
-                                  const LossWeights& weights, int grad_accum) {
+// world / max(count, 1) as the float32 factor the official code multiplies by (W / count in
+// double, rounded once); a head with no tokens anywhere has a zero sum, so the clamp only keeps
+// the division finite.
+at::Tensor Normaliser(const at::Tensor& count, int world_size) {
+  return (static_cast<double>(world_size) / count.clamp_min(1.0)).to(at::kFloat);
+}
+
+}  // namespace
+
+MicroStepLoss TokenNormalizedLoss(const ForwardOutputs& out, const at::Tensor& global_tokens,
+                                  int world_size, const LossWeights& weights, int grad_accum) {
   MicroStepLoss r;
   const at::Tensor& any = out.ce.defined() ? out.ce : out.mse;
-  at::Tensor total =
-      at::zeros({}, any.defined() ? any.options().dtype(at::kFloat) : at::TensorOptions());
-  if (out.ce.defined() && global_ce_tokens > 0) {
+  const auto options = any.defined() ? any.options().dtype(at::kFloat) : at::TensorOptions();
+  at::Tensor total = at::zeros({}, options);
+  at::Tensor ce = at::zeros({}, options), mse = at::zeros({}, options);
+  if (out.ce.defined()) {
     r.ce_tokens = out.ce.numel();
-    at::Tensor ce =
-        out.ce.to(at::kFloat).sum() * (static_cast<double>(world_size) / global_ce_tokens);
-    r.ce = ce.item<double>();
+    ce = out.ce.to(at::kFloat).sum() * Normaliser(global_tokens[0], world_size);
     total = total + weights.ce * ce;
   }
-  if (out.mse.defined() && global_mse_tokens > 0) {
+  if (out.mse.defined()) {
     r.mse_tokens = out.mse.size(0);
-    at::Tensor mse = out.mse.to(at::kFloat).mean(-1).sum() *
-                     (static_cast<double>(world_size) / global_mse_tokens);
-    r.mse = mse.item<double>();
+    mse = out.mse.to(at::kFloat).mean(-1).sum() * Normaliser(global_tokens[1], world_size);
     total = total + weights.mse * mse;
   }
   r.loss = total / grad_accum;
+  r.logged = at::stack({ce.detach(), mse.detach()}).to(at::kDouble);
   return r;
 }
 

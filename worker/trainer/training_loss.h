@@ -19,15 +19,16 @@ struct LossWeights {
 };
 
 struct MicroStepLoss {
-  at::Tensor loss;  // scalar to backpropagate
-  double ce = 0;    // this rank's normalised CE (the logged value)
-  double mse = 0;
+  at::Tensor loss;        // scalar to backpropagate
+  at::Tensor logged;      // [2] float64: this rank's normalised CE and MSE (the logged values)
   int64_t ce_tokens = 0;  // this rank's
   int64_t mse_tokens = 0;
 };
 
-MicroStepLoss TokenNormalizedLoss(const ForwardOutputs& out, int64_t global_ce_tokens,
-                                  int64_t global_mse_tokens, int world_size,
-                                  const LossWeights& weights, int grad_accum);
+// `global_tokens`: the all-ranks CE and MSE token counts ([2] float64 on the loss's device, as
+// an all-reduce leaves them): read on the device, never on the host, so the step needs no host
+// synchronisation for them.
+MicroStepLoss TokenNormalizedLoss(const ForwardOutputs& out, const at::Tensor& global_tokens,
+                                  int world_size, const LossWeights& weights, int grad_accum);
 
 }  // namespace bagel::train
