@@ -43,8 +43,9 @@ std::shared_ptr<BagelForUnifiedMultimodal> TinyModel(const RunSetup& s) {
   auto m = std::make_shared<BagelForUnifiedMultimodal>(c, at::TensorOptions().dtype(at::kFloat));
   m->InitializeWeights(77);
   at::NoGradGuard no_grad;
-  at::manual_seed(5);
-  if (m->model->llm2vae) m->model->llm2vae->weight.normal_(0.0, 0.05);  // let MSE gradients flow
+  // Its own generator: ranks are threads of this process, and the default one is shared.
+  at::Generator gen = at::detail::createCPUGenerator(5);
+  if (m->model->llm2vae) m->model->llm2vae->weight.normal_(0.0, 0.05, gen);  // let MSE gradients flow
   if (s.freeze_vit) {
     for (auto& p : m->model->vit_model->parameters()) p.set_requires_grad(false);
   }

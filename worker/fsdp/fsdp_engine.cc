@@ -182,11 +182,11 @@ void FsdpEngine::VisitBackward(size_t u) {
 
 void FsdpEngine::FinishUnit(size_t u) {
   Stopwatch watch(reduce_s_);
-  FlatUnit::PendingReduce next =
-      units_[u]->StartReduceGradients(*shard_group_, replicas_ != nullptr);
-  units_[u]->FreeFull();  // its gradients are in the flat buffer now
+  // The previous unit's reduce-scatter has run behind this unit's backward; it finishes before
+  // the next is issued: one in flight at a time (beside the prefetching all-gather).
   FinishPendingReduce();
-  pending_reduce_ = std::move(next);
+  pending_reduce_ = units_[u]->StartReduceGradients(*shard_group_, replicas_ != nullptr);
+  units_[u]->FreeFull();  // its gradients are in the flat buffer now
   if (static_cast<int64_t>(u) == active_bwd_) active_bwd_ = -1;
 }
 
