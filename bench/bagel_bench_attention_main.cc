@@ -21,6 +21,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/attention_option.h"
 #include "bench/device_memory.h"
 #include "model/attention/attention_layout.h"
 #include "model/attention/packed_attention.h"
@@ -107,6 +108,7 @@ int main(int argc, char** argv) {
   int iters = 5, threads = 2;
   uint64_t seed = 0;
   std::string device_name = "cpu", dtype_name = "bf16", sdpa_priority = "default";
+  std::string attention = "auto";
   app.add_option("--tokens", tokens, "packed sequence length");
   app.add_option("--splits", splits, "attention splits in the sequence");
   app.add_option("--heads", heads, "query heads");
@@ -115,6 +117,8 @@ int main(int argc, char** argv) {
   app.add_option("--device", device_name, "cpu or cuda");
   app.add_option("--dtype", dtype_name, "bf16 or fp32");
   app.add_option("--sdpa-priority", sdpa_priority, "default, cudnn-last or cudnn-first");
+  app.add_option("--attention", attention,
+                 "auto (flash varlen where it runs), split (SDPA per split) or varlen");
   app.add_option("--iters", iters, "timed iterations after one warm-up");
   app.add_option("--threads", threads, "intra-op CPU threads");
   app.add_option("--seed", seed, "layout and data seed");
@@ -127,6 +131,7 @@ int main(int argc, char** argv) {
     const at::Device device(device_name);
     const at::ScalarType dtype = bagel::ParseDtype(dtype_name);
     bagel::SetSdpaPriority(sdpa_priority);
+    bagel::bench::ApplyAttentionOption(attention);
     if (device.is_cuda()) bagel::UseFloat32Accumulation();
     const Layout l = RandomLayout(tokens, splits, seed);
     const bagel::AttentionLayout layout =
@@ -161,9 +166,12 @@ int main(int argc, char** argv) {
     const double pairs = VisiblePairs(l);
     const double flops = 2.5 * 4.0 * pairs * static_cast<double>(head_dim * heads);
     const double t = Median(fwd_bwd);
-    std::printf("device=%s dtype=%s sdpa_priority=%s samples=%zu visible_pairs_per_head=%.3g\n",
-                device_name.c_str(), dtype_name.c_str(), sdpa_priority.c_str(),
-                l.sample_lens.size(), pairs);
+    std::printf(
+        "device=%s dtype=%s attention=%s sdpa_priority=%s samples=%zu "
+        "visible_pairs_per_head=%.3g\n",
+        device_name.c_str(), dtype_name.c_str(),
+        bagel::AttentionKernelName(device, dtype, head_dim).c_str(), sdpa_priority.c_str(),
+        l.sample_lens.size(), pairs);
     std::printf(
         "tokens=%ld splits=%ld samples=%zu heads=%ld/%ld head_dim=%ld fwd_s=%.4f "
         "fwd_bwd_s=%.4f tflops=%.2f\n",

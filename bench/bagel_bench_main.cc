@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "bench/attention_option.h"
 #include "bench/bench_batches.h"
 #include "bench/device_memory.h"
 #include "bench/machine_rate.h"
@@ -58,6 +59,9 @@ int main(int argc, char** argv) {
   std::string sdpa_priority = "default";
   app.add_option("--sdpa-priority", sdpa_priority,
                  "CUDA attention backend order: default, cudnn-last or cudnn-first");
+  std::string attention = "auto";
+  app.add_option("--attention", attention,
+                 "auto (flash varlen where it runs), split (SDPA per split) or varlen");
   CLI11_PARSE(app, argc, argv);
   return bagel::RunToolMain("bagel-bench", [&] {
     bagel::KeepFreedHostMemoryInProcess();
@@ -65,6 +69,7 @@ int main(int argc, char** argv) {
     const at::Device device(device_name);
     const at::ScalarType dtype = bagel::ParseDtype(dtype_name);
     bagel::SetSdpaPriority(sdpa_priority);
+    bagel::bench::ApplyAttentionOption(attention);
     if (device.is_cuda()) bagel::UseFloat32Accumulation();
     bagel::BagelConfig config = bagel::PresetConfig(config_name);
     bagel::PrepareConfigForStage(config, stage);
@@ -105,9 +110,11 @@ int main(int argc, char** argv) {
     auto count = [](const at::Tensor& t) { return t.defined() ? t.numel() : 0; };
     const auto flops = bagel::ExecutedFlops(model.config(), cpu_batch);
 
-    std::printf("device=%s dtype=%s threads=%d config=%s stage=%d iters=%d sdpa_priority=%s\n",
-                device_name.c_str(), dtype_name.c_str(), threads, config_name.c_str(), stage, iters,
-                sdpa_priority.c_str());
+    std::printf(
+        "device=%s dtype=%s threads=%d config=%s stage=%d iters=%d sdpa_priority=%s attention: "
+        "%s\n",
+        device_name.c_str(), dtype_name.c_str(), threads, config_name.c_str(), stage, iters,
+        sdpa_priority.c_str(), bagel::bench::AttentionKernels(config, device, dtype).c_str());
     std::printf(
         "batch: tokens=%lld samples=%zu ce_tokens=%lld mse_tokens=%lld vit_tokens=%lld "
         "latent_tokens=%lld\n",

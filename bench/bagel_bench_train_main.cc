@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/attention_option.h"
 #include "bench/bench_batches.h"
 #include "bench/device_memory.h"
 #include "bench/machine_rate.h"
@@ -62,10 +63,14 @@ int main(int argc, char** argv) {
   app.add_option("--dtype", dtype_name, "fp32 or bf16 compute");
   app.add_flag("--activation-checkpointing", activation_checkpointing,
                "recompute layers in backward");
+  std::string attention = "auto";
+  app.add_option("--attention", attention,
+                 "auto (flash varlen where it runs), split (SDPA per split) or varlen");
   CLI11_PARSE(app, argc, argv);
   int status = 0;
   const int rc = bagel::RunToolMain("bagel-bench-train", [&] {
     bagel::KeepFreedHostMemoryInProcess();
+    bagel::bench::ApplyAttentionOption(attention);  // here and in the ranks' environment
     if (ranks > 1 && std::getenv("RANK") == nullptr) {
       // The launcher measures the machine's matmul rate with every core, then starts the ranks.
       const double rate = bagel::bench::MeasureCpuMatmulFlops();
@@ -173,9 +178,10 @@ int main(int argc, char** argv) {
                               : 0.0;
     std::printf(
         "device=%s dtype=%s config=%s stage=%d ranks=%d threads_per_rank=%d iters=%d "
-        "activation_checkpointing=%d\n",
+        "activation_checkpointing=%d attention: %s\n",
         device_name.c_str(), dtype_name.c_str(), config_name.c_str(), stage, env.world_size,
-        nthreads, iters, activation_checkpointing ? 1 : 0);
+        nthreads, iters, activation_checkpointing ? 1 : 0,
+        bagel::bench::AttentionKernels(config, device, dtype).c_str());
     std::printf(
         "step_s (fwd+bwd+reduce+AdamW+EMA): median=%.4f min=%.4f | prefetch off: median=%.4f\n",
         median, *std::min_element(times.begin(), times.end()), Median(times_off));

@@ -8,6 +8,7 @@
 //   <root>/<job>/step-<N>.staging/               a checkpoint being written (never loaded)
 //   <root>/<job>/LATEST                          "step-<N>", replaced atomically
 //   <root>/<job>/PINNED                          step directories retention must keep, one a line
+//   <root>/<job>/tensorboard/                    rank 0's TensorBoard event files, every attempt's
 #pragma once
 
 #include <cstdint>
@@ -23,6 +24,7 @@ inline constexpr std::string_view kManifestFile = "MANIFEST.json";
 inline constexpr std::string_view kTrainStateFile = "train_state.json";
 inline constexpr std::string_view kStagingSuffix = ".staging";
 inline constexpr std::string_view kCorruptSuffix = ".corrupt";  // a bad step set aside
+inline constexpr std::string_view kTensorBoardDir = "tensorboard";
 
 // "step-00000012"; steps past 99,999,999 take more digits.
 std::string StepDirName(int64_t step);

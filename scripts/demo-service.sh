@@ -117,6 +117,7 @@ cat <<TEXT
   Stage 1 ($S1): checkpoints $OUT/checkpoints/$S1, HF export $OUT/checkpoints/$S1/hf
   Stage 2 ($S2): checkpoints $OUT/checkpoints/$S2, HF export $OUT/checkpoints/$S2/hf (copied to $OUT/stage2-hf)
   Stage 2 sample images from fixed prompts: $OUT/checkpoints/$S2/eval/step-*/
+  TensorBoard (loss curves, sample images, the specs): tensorboard --logdir $OUT/checkpoints
   metrics (every step, JSON lines): $OUT/checkpoints/$S1/metrics.jsonl, $OUT/checkpoints/$S2/metrics.jsonl
   Prometheus metrics: http://127.0.0.1:$(cat "$OUT/service/metrics.port" 2>/dev/null)/metrics (coordinator),
                       http://127.0.0.1:$(cat "$OUT/service/worker-metrics.port" 2>/dev/null)/metrics (worker; both stop with this script)

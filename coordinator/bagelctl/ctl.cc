@@ -163,7 +163,8 @@ int Ctl::Get(const std::string& id) {
             << "final:       " << (j.final_checkpoint().empty() ? "-" : j.final_checkpoint())
             << "\n"
             << "hf export:   " << (j.hf_export().empty() ? "-" : j.hf_export()) << "\n"
-            << "metrics:     " << j.checkpoint_dir() << "/metrics.jsonl\n";
+            << "metrics:     " << j.checkpoint_dir() << "/metrics.jsonl\n"
+            << "tensorboard: " << bagel::ctl::TensorBoardLine(j.checkpoint_dir()) << "\n";
   if (j.attempts_size() > 0) {
     std::vector<std::vector<std::string>> rows;
     for (const auto& a : j.attempts()) {
@@ -189,6 +190,7 @@ int Ctl::Watch(const std::string& id) {
   int retries = 0;
   bagel::v1::JobState last_state = bagel::v1::JOB_STATE_UNSPECIFIED;
   bagel::v1::Job last;
+  bool told_tensorboard = false;
   while (true) {
     bagel::v1::WatchJobRequest req;
     req.set_job_id(id);
@@ -208,6 +210,12 @@ int Ctl::Watch(const std::string& id) {
       if (ev.has_job() && ev.kind() != bagel::v1::JobEvent::CHECKPOINT) {
         last.MergeFrom(ev.job());
         last.mutable_progress()->CopyFrom(ev.job().progress());
+      }
+      if (!told_tensorboard && !last.checkpoint_dir().empty()) {
+        // Where to follow the curves and samples while it runs.
+        told_tensorboard = true;
+        std::cout << (tty ? "\r\033[K" : "")
+                  << "tensorboard: " << bagel::ctl::TensorBoardLine(last.checkpoint_dir()) << "\n";
       }
       const double elapsed = (clock_->NowMs() - start_ms) / 1000.0;
       if (ev.kind() == bagel::v1::JobEvent::CHECKPOINT) {
@@ -252,7 +260,8 @@ int Ctl::Watch(const std::string& id) {
       std::cout << "  checkpoints: " << last.checkpoint_dir() << "\n"
                 << "  final:       " << last.final_checkpoint() << "\n"
                 << "  hf export:   " << (last.hf_export().empty() ? "-" : last.hf_export()) << "\n"
-                << "  metrics:     " << last.checkpoint_dir() << "/metrics.jsonl\n";
+                << "  metrics:     " << last.checkpoint_dir() << "/metrics.jsonl\n"
+                << "  tensorboard: " << bagel::ctl::TensorBoardLine(last.checkpoint_dir()) << "\n";
     }
   }
   return last.state() == bagel::v1::SUCCEEDED ? 0 : 1;

@@ -4,9 +4,11 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "contract/checkpoint_layout.h"
 
 namespace bagel::ctl {
 
@@ -93,6 +95,15 @@ std::string WatchLine(const bagel::v1::Job& job, double elapsed_s) {
   }
   if (auto eta = EtaSeconds(p, elapsed_s)) absl::StrAppend(&l, "  ETA ", HumanDuration(*eta));
   return l;
+}
+
+std::string TensorBoardDir(const std::string& checkpoint_dir) {
+  return (std::filesystem::path(checkpoint_dir) / std::string(contract::kTensorBoardDir)).string();
+}
+
+std::string TensorBoardLine(const std::string& checkpoint_dir) {
+  const std::string dir = TensorBoardDir(checkpoint_dir);
+  return dir + "  (tensorboard --logdir " + dir + ")";
 }
 
 std::string StateName(bagel::v1::JobState s) { return bagel::v1::JobState_Name(s); }

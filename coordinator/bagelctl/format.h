@@ -27,6 +27,10 @@ std::string ProgressBar(int64_t step, int64_t total, int width);
 std::optional<double> EtaSeconds(const bagel::v1::Progress& p, double elapsed_s);
 // One live line: bar, percent, step, losses, tokens/s, ETA.
 std::string WatchLine(const bagel::v1::Job& job, double elapsed_s);
+// The job's TensorBoard run, <checkpoint dir>/tensorboard (contract/checkpoint_layout.h), and
+// how to open it: "DIR  (tensorboard --logdir DIR)".
+std::string TensorBoardDir(const std::string& checkpoint_dir);
+std::string TensorBoardLine(const std::string& checkpoint_dir);
 // "RUNNING", "SUCCEEDED", ...
 std::string StateName(bagel::v1::JobState s);
 // Parses "running" / "RUNNING" into a state; nullopt if unknown.

@@ -50,6 +50,12 @@ TEST(FormatTest, ProgressAndEta) {
       "[############............]  50.0% step 50/100  ce 2.5000  mse 0.2500  1234 tok/s  ETA 50s");
 }
 
+TEST(FormatTest, TensorBoardRunIsBesideTheCheckpoints) {
+  EXPECT_EQ(TensorBoardDir("/ckpt/job-7"), "/ckpt/job-7/tensorboard");
+  EXPECT_EQ(TensorBoardLine("/ckpt/job-7"),
+            "/ckpt/job-7/tensorboard  (tensorboard --logdir /ckpt/job-7/tensorboard)");
+}
+
 TEST(FormatTest, States) {
   EXPECT_EQ(ParseState("running"), bagel::v1::RUNNING);
   EXPECT_EQ(ParseState("Succeeded"), bagel::v1::SUCCEEDED);

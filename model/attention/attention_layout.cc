@@ -3,9 +3,29 @@
 #include <c10/util/Exception.h>
 
 #include <limits>
+#include <mutex>
 #include <numeric>
 
+#include "model/attention/varlen_attention_plan.h"
+
 namespace bagel {
+
+struct AttentionLayout::PlanCache {
+  std::mutex mutex;
+  std::vector<std::unique_ptr<VarlenAttentionPlan>> plans;  // one per device asked for
+};
+
+AttentionLayout::AttentionLayout() : plan_cache_(std::make_shared<PlanCache>()) {}
+
+const VarlenAttentionPlan& AttentionLayout::VarlenPlan(const at::Device& device) const {
+  std::lock_guard<std::mutex> lock(plan_cache_->mutex);
+  for (const auto& plan : plan_cache_->plans) {
+    if (plan->device == device) return *plan;
+  }
+  plan_cache_->plans.push_back(
+      std::make_unique<VarlenAttentionPlan>(BuildVarlenAttentionPlan(*this, device)));
+  return *plan_cache_->plans.back();
+}
 
 AttnMode AttnModeFromCode(int64_t code) {
   TORCH_CHECK(code >= 0 && code <= 2, "attn_modes: code ", code,

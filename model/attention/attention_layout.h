@@ -9,10 +9,13 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace bagel {
+
+struct VarlenAttentionPlan;  // varlen_attention_plan.h
 
 enum class AttnMode : int64_t { kCausal = 0, kFull = 1, kNoise = 2 };
 
@@ -36,7 +39,7 @@ struct AttentionSample {
 
 class AttentionLayout {
  public:
-  AttentionLayout() = default;
+  AttentionLayout();  // empty: no tokens
 
   // From the flex-path inputs. Splits are consumed in order, each sample taking splits until
   // their lengths reach its own. Samples starting at or after `num_tokens` (the flex path's
@@ -56,9 +59,16 @@ class AttentionLayout {
   const std::vector<AttentionSample>& samples() const { return samples_; }
   bool uses_dense_masks() const;
 
+  // The varlen plan of this layout (varlen_attention_plan.h) with its indices on `device`:
+  // built at the first call, then shared by every layer and every copy of the layout (a layout
+  // does not change once made). Thread-safe.
+  const VarlenAttentionPlan& VarlenPlan(const at::Device& device) const;
+
  private:
+  struct PlanCache;
   int64_t num_tokens_ = 0;
   std::vector<AttentionSample> samples_;
+  std::shared_ptr<PlanCache> plan_cache_;
 };
 
 // The dense boolean mask [L, L] (true = may attend) of one sample with the given splits, by

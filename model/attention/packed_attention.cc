@@ -1,12 +1,43 @@
 #include "model/attention/packed_attention.h"
 
 #include <c10/util/Exception.h>
+#include <c10/util/Logging.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <utility>
 #include <vector>
 
+#include "model/attention/varlen_attention_plan.h"
+
 namespace bagel {
 namespace {
+
+AttentionPath PathFromEnvironment() {
+  const char* name = std::getenv("BAGEL_ATTENTION");
+  return name == nullptr || *name == '\0' ? AttentionPath::kAuto : AttentionPathFromName(name);
+}
+
+std::atomic<AttentionPath>& ConfiguredPath() {
+  static std::atomic<AttentionPath> path{PathFromEnvironment()};
+  return path;
+}
+
+// Cleared when the flash kernel refuses its first call (a GPU older than the kernel needs):
+// the split path runs from then on.
+std::atomic<bool> flash_usable{true};
+std::atomic<bool> flash_ran{false};
+
+// The varlen kernel for q under the configured path; nullopt: the split path.
+std::optional<VarlenKernel> ChooseVarlenKernel(const at::Device& device, at::ScalarType dtype,
+                                               int64_t head_dim) {
+  const AttentionPath path = GetAttentionPath();
+  const bool flash = flash_usable.load() && FlashVarlenSupports(device, dtype, head_dim);
+  if (path == AttentionPath::kSplitSdpa) return std::nullopt;
+  if (flash) return VarlenKernel::kFlash;
+  if (path == AttentionPath::kVarlen) return VarlenKernel::kReference;
+  return std::nullopt;
+}
 
 // [Hq, L, d] views -> [1, Hq, L, d] for SDPA, and back.
 at::Tensor Sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
@@ -33,10 +64,59 @@ std::vector<std::pair<int64_t, int64_t>> VisiblePrefix(const AttentionSample& sa
   return runs;
 }
 
+at::Tensor SplitSdpaAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              const AttentionLayout& layout, double scale);
+
 }  // namespace
+
+void SetAttentionPath(AttentionPath path) { ConfiguredPath().store(path); }
+
+AttentionPath GetAttentionPath() { return ConfiguredPath().load(); }
+
+AttentionPath AttentionPathFromName(const std::string& name) {
+  if (name == "auto") return AttentionPath::kAuto;
+  if (name == "split") return AttentionPath::kSplitSdpa;
+  if (name == "varlen") return AttentionPath::kVarlen;
+  TORCH_CHECK(false, "BAGEL_ATTENTION: '", name, "' is not auto, split or varlen");
+}
+
+std::string AttentionKernelName(const at::Device& device, at::ScalarType dtype, int64_t head_dim) {
+  const auto kernel = ChooseVarlenKernel(device, dtype, head_dim);
+  if (!kernel) return "sdpa-split";
+  return *kernel == VarlenKernel::kFlash ? "flash-varlen" : "varlen-reference";
+}
 
 at::Tensor PackedAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                            const AttentionLayout& layout, double scale) {
+  TORCH_CHECK(q.dim() == 3 && k.dim() == 3 && v.dim() == 3, "PackedAttention expects [N, H, d]");
+  TORCH_CHECK(layout.num_tokens() == q.size(0), "attention layout covers ", layout.num_tokens(),
+              " tokens but the sequence has ", q.size(0));
+  const auto kernel = layout.uses_dense_masks()
+                          ? std::nullopt
+                          : ChooseVarlenKernel(q.device(), q.scalar_type(), q.size(-1));
+  if (!kernel) return SplitSdpaAttention(q, k, v, layout, scale);
+  const VarlenAttentionPlan& plan = layout.VarlenPlan(q.device());
+  if (*kernel == VarlenKernel::kReference) {
+    return RunVarlenAttention(q, k, v, plan, scale, *kernel);
+  }
+  if (flash_ran.load()) return RunVarlenAttention(q, k, v, plan, scale, *kernel);
+  try {
+    at::Tensor out = RunVarlenAttention(q, k, v, plan, scale, *kernel);
+    flash_ran.store(true);
+    return out;
+  } catch (const c10::Error& e) {
+    // The first call tells whether this GPU runs the kernel; later errors are real ones.
+    flash_usable.store(false);
+    LOG(WARNING) << "flash varlen attention is unavailable here, using SDPA per split: "
+                 << e.what_without_backtrace();
+    return SplitSdpaAttention(q, k, v, layout, scale);
+  }
+}
+
+namespace {
+
+at::Tensor SplitSdpaAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                              const AttentionLayout& layout, double scale) {
   TORCH_CHECK(q.dim() == 3 && k.dim() == 3 && v.dim() == 3, "PackedAttention expects [N, H, d]");
   const int64_t n = q.size(0);
   const int64_t heads = q.size(1);
@@ -110,6 +190,8 @@ at::Tensor PackedAttention(const at::Tensor& q, const at::Tensor& k, const at::T
   TORCH_INTERNAL_ASSERT(covered == n);
   return at::cat(outputs, 1).transpose(0, 1);  // [N, H, d]
 }
+
+}  // namespace
 
 at::Tensor DenseReferenceAttentionForTest(const at::Tensor& q, const at::Tensor& k,
                                           const at::Tensor& v, const at::Tensor& allowed,

@@ -10,15 +10,7 @@
 namespace bagel {
 namespace {
 
-struct Qkv {
-  at::Tensor q, k, v;
-};
-
-Qkv RandomQkv(int64_t n, int64_t heads, int64_t kv_heads, int64_t d, uint64_t seed) {
-  at::manual_seed(seed);
-  return {at::randn({n, heads, d}, at::kDouble), at::randn({n, kv_heads, d}, at::kDouble),
-          at::randn({n, kv_heads, d}, at::kDouble)};
-}
+using testing::RandomQkv;
 
 TEST(PackedAttentionTest, SplitLayoutMatchesDenseBruteForceMask) {
   std::mt19937 rng(11);

@@ -149,8 +149,13 @@ ForwardOutputs BagelForUnifiedMultimodal::Forward(const PackedBatch& b,
     at::Tensor und =
         vit ? at::cat({b.packed_text_indexes, b.packed_vit_token_indexes}) : b.packed_text_indexes;
     at::Tensor gen_idx = gen ? b.packed_vae_token_indexes : at::Tensor();
+    // The batch's host fact covers text + ViT + latent tokens: it applies when all are routed.
+    auto count = [](const at::Tensor& t) { return t.defined() ? t.numel() : 0; };
+    const bool all_routed = (vit || count(b.packed_vit_token_indexes) == 0) &&
+                            (gen || count(b.packed_vae_token_indexes) == 0);
     routing =
-        TokenRouting::Make(und, gen_idx, n, config_.llm.freeze_und, config_.llm.grouped_routing);
+        TokenRouting::Make(und, gen_idx, n, config_.llm.freeze_und, config_.llm.grouped_routing,
+                           all_routed ? b.routing_is_partition : std::nullopt);
   }
   at::Tensor hidden = lm.Forward(seq, b.packed_position_ids, layout, routing ? &*routing : nullptr);
 
@@ -168,7 +173,16 @@ ForwardOutputs BagelForUnifiedMultimodal::Forward(const PackedBatch& b,
   // 7. CE over the lm_head, never materialising the full logits.
   if (b.has_ce()) {
     at::Tensor h = hidden.index_select(0, b.ce_loss_indexes);
-    out.ce = FusedLinearCrossEntropy(h, m.language_model->lm_head->weight, b.packed_label_ids);
+    FusedCrossEntropyOptions ce_options;
+    ce_options.uniform_gradient = options.uniform_ce_gradient;
+    if (b.label_range) {
+      const auto [lo, hi] = *b.label_range;
+      TORCH_CHECK(hi < config_.llm.vocab_size, "packed_label_ids: label ", hi,
+                  " is outside the vocabulary [0, ", config_.llm.vocab_size, ")");
+      if (lo >= 0) ce_options.labels_all_valid = true;  // else the device tells the ignored ones
+    }
+    out.ce = FusedLinearCrossEntropy(h, m.language_model->lm_head->weight, b.packed_label_ids,
+                                     ce_options);
   }
   return out;
 }

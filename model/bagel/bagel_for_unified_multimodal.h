@@ -34,6 +34,10 @@ namespace bagel {
 struct ForwardOptions {
   // Draws the flow-matching noise when the batch does not inject it.
   std::optional<at::Generator> noise_generator;
+  // The caller reduces the per-token CE by a sum or mean (the training loss does), so its
+  // gradient is the same for every token: the backward scales the lm_head gradient on the
+  // device instead of reading the gradient to find out.
+  bool uniform_ce_gradient = false;
 };
 
 struct ForwardOutputs {

@@ -42,8 +42,42 @@ AttentionLayout PackedBatch::Layout() const {
   return AttentionLayout::FromSplits(sample_lens, split_lens, attn_modes, sequence_length);
 }
 
+void PackedBatch::DeriveHostFacts() {
+  auto host = [](const at::Tensor& t) { return !t.defined() || t.is_cpu(); };
+  if (host(packed_text_indexes) && host(packed_vit_token_indexes) &&
+      host(packed_vae_token_indexes) && packed_text_indexes.defined()) {
+    // Text and ViT tokens (understanding) and latent tokens (generation) each once.
+    std::vector<char> seen(static_cast<size_t>(sequence_length), 0);
+    bool partition = true;
+    int64_t count = 0;
+    for (const at::Tensor* t :
+         {&packed_text_indexes, &packed_vit_token_indexes, &packed_vae_token_indexes}) {
+      if (!t->defined()) continue;
+      const at::Tensor idx = t->to(at::kLong).contiguous();
+      const int64_t* p = idx.const_data_ptr<int64_t>();
+      for (int64_t i = 0; i < idx.numel() && partition; ++i) {
+        partition = p[i] >= 0 && p[i] < sequence_length && !seen[p[i]];
+        if (partition) seen[p[i]] = 1;
+      }
+      count += idx.numel();
+    }
+    routing_is_partition = partition && count == sequence_length;
+  }
+  if (host(packed_label_ids) && packed_label_ids.defined() && packed_label_ids.numel() > 0) {
+    const at::Tensor labels = packed_label_ids.to(at::kLong).contiguous();
+    const int64_t* p = labels.const_data_ptr<int64_t>();
+    int64_t lo = p[0], hi = p[0];
+    for (int64_t i = 1; i < labels.numel(); ++i) {
+      lo = std::min(lo, p[i]);
+      hi = std::max(hi, p[i]);
+    }
+    label_range = std::make_pair(lo, hi);
+  }
+}
+
 PackedBatch PackedBatch::To(const at::Device& device, at::ScalarType float_dtype) const {
   PackedBatch b = *this;
+  b.DeriveHostFacts();
   for (at::Tensor* t :
        {&b.packed_text_ids, &b.packed_text_indexes, &b.packed_position_ids, &b.packed_vit_tokens,
         &b.packed_vit_token_indexes, &b.packed_vit_position_ids, &b.packed_latent_position_ids,

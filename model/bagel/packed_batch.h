@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdint>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -48,6 +49,15 @@ struct PackedBatch {
     return padded_latent.defined() && !patchified_vae_latent_shapes.empty();
   }
   bool has_ce() const { return ce_loss_indexes.defined() && ce_loss_indexes.numel() > 0; }
+
+  // Facts about the index tensors, found on the host while the batch is still there (To() and
+  // DeriveHostFacts), so the forward never reads the device to learn them: the MoT
+  // understanding and generation tokens partition the sequence, and the smallest and largest CE
+  // label. Unset: the forward checks on the device.
+  std::optional<bool> routing_is_partition;
+  std::optional<std::pair<int64_t, int64_t>> label_range;
+  // Computes the facts from CPU tensors (a no-op for those already on a device).
+  void DeriveHostFacts();
 
   // The attention layout: nested masks when present, else splits and modes.
   AttentionLayout Layout() const;

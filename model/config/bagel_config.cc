@@ -253,8 +253,8 @@ bool SupportsConfig(const BagelConfig& config, std::string* why) {
   return true;
 }
 
-void WriteBagelConfig(const BagelConfig& config, const std::string& dir) {
-  fs::create_directories(dir);
+std::vector<std::pair<std::string, nlohmann::json>> BagelConfigDocuments(
+    const BagelConfig& config) {
   nlohmann::json llm = config.llm.raw.is_object() ? config.llm.raw : nlohmann::json::object();
   const auto& l = config.llm;
   llm["model_type"] = "qwen2";
@@ -304,10 +304,13 @@ void WriteBagelConfig(const BagelConfig& config, const std::string& dir) {
   bagel["vae_config"] = {{"z_channels", config.vae.z_channels},
                          {"downsample", config.vae.downsample}};
 
+  return {{"llm_config.json", llm}, {"vit_config.json", vit}, {"config.json", bagel}};
+}
+
+void WriteBagelConfig(const BagelConfig& config, const std::string& dir) {
+  fs::create_directories(dir);
   const fs::path root(dir);
-  for (const auto& [name, doc] :
-       {std::pair{"llm_config.json", llm}, std::pair{"vit_config.json", vit},
-        std::pair{"config.json", bagel}}) {
+  for (const auto& [name, doc] : BagelConfigDocuments(config)) {
     const fs::path path = root / name;
     const fs::path tmp = root / (std::string(name) + ".tmp");
     {

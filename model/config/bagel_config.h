@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace bagel {
 
@@ -111,6 +113,9 @@ void PrepareConfigForStage(BagelConfig& config, int stage);
 // Whether the model can be built from `config` (the seed API's supports_config): sizes
 // consistent, activations supported, embeddings untied.
 bool SupportsConfig(const BagelConfig& config, std::string* why = nullptr);
+
+// The documents describing `config`, by file name: llm_config.json, vit_config.json, config.json.
+std::vector<std::pair<std::string, nlohmann::json>> BagelConfigDocuments(const BagelConfig& config);
 
 // Writes llm_config.json, vit_config.json and config.json describing `config` into `dir`.
 void WriteBagelConfig(const BagelConfig& config, const std::string& dir);

@@ -92,12 +92,14 @@ class FusedLinearCrossEntropyFunction
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& hidden,
                             const at::Tensor& weight, const at::Tensor& labels,
-                            int64_t ignore_index, int64_t chunk_rows, bool need_dh, bool need_dw) {
+                            int64_t ignore_index, int64_t chunk_rows, bool need_dh, bool need_dw,
+                            int64_t labels_valid, bool uniform_gradient) {
     const int64_t m = hidden.size(0);
     const int64_t vocab = weight.size(0);
     const at::ScalarType compute = ComputeType(hidden);
     at::Tensor valid = labels.ne(ignore_index).to(compute);
-    if (m > 0) {
+    // labels_valid: 1 every label valid, 0 some ignored (both known on the host), -1 unknown.
+    if (m > 0 && labels_valid < 0) {
       at::Tensor in_range = labels.ge(0).logical_and(labels.lt(vocab));
       TORCH_CHECK(in_range.logical_or(labels.eq(ignore_index)).all().item<bool>(),
                   "packed_label_ids: a label is outside [0, ", vocab, ") and is not ignore_index ",
@@ -110,7 +112,8 @@ class FusedLinearCrossEntropyFunction
       d_weight = m > 0 ? at::empty(weight.sizes(), weight.options().dtype(compute))
                        : at::zeros(weight.sizes(), weight.options().dtype(compute));
     }
-    const bool all_valid = m == 0 || valid.all().item<bool>();
+    const bool all_valid =
+        m == 0 || (labels_valid >= 0 ? labels_valid == 1 : valid.all().item<bool>());
     for (int64_t begin = 0; begin < m; begin += chunk_rows) {
       const int64_t n = std::min(chunk_rows, m - begin);
       at::Tensor logits = ChunkLogits(hidden, weight, begin, n);  // [n, V]
@@ -133,6 +136,7 @@ class FusedLinearCrossEntropyFunction
     ctx->save_for_backward({hidden, weight, labels, d_hidden, d_weight});
     ctx->saved_data["ignore_index"] = ignore_index;
     ctx->saved_data["chunk_rows"] = chunk_rows;
+    ctx->saved_data["uniform_gradient"] = uniform_gradient;
     return ce;
   }
 
@@ -148,7 +152,11 @@ class FusedLinearCrossEntropyFunction
     // The factors are this node's own buffers: scale them in place (a second backward through
     // the same graph is refused by autograd's saved-tensor version check).
     if (d_hidden.defined()) grad_hidden = d_hidden.mul_(g.unsqueeze(1)).to(hidden.scalar_type());
-    if (d_weight.defined()) {
+    if (d_weight.defined() && ctx->saved_data["uniform_gradient"].toBool()) {
+      // Known uniform: scaled on the device by g[0], with no read of g on the host.
+      grad_weight = g.numel() == 0 ? d_weight.zero_().to(weight.scalar_type())
+                                   : d_weight.mul_(g.narrow(0, 0, 1)).to(weight.scalar_type());
+    } else if (d_weight.defined()) {
       const bool uniform = g.numel() == 0 || (g.max() == g.min()).item<bool>();
       if (uniform) {
         const double g0 = g.numel() == 0 ? 0.0 : g[0].item<double>();
@@ -159,8 +167,8 @@ class FusedLinearCrossEntropyFunction
                                 ctx->saved_data["chunk_rows"].toInt());
       }
     }
-    return {grad_hidden,  grad_weight,  at::Tensor(), at::Tensor(),
-            at::Tensor(), at::Tensor(), at::Tensor()};
+    return {grad_hidden,  grad_weight,  at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 
  private:
@@ -199,9 +207,11 @@ at::Tensor FusedLinearCrossEntropy(const at::Tensor& hidden, const at::Tensor& w
   const bool grad = at::GradMode::is_enabled();
   const bool need_dh = grad && hidden.requires_grad();
   const bool need_dw = grad && weight.requires_grad();
+  const int64_t labels_valid =
+      options.labels_all_valid ? static_cast<int64_t>(*options.labels_all_valid) : -1;
   return FusedLinearCrossEntropyFunction::apply(
       hidden, weight, labels.to(at::kLong), options.ignore_index,
-      ChunkRows(weight.size(0), options), need_dh, need_dw);
+      ChunkRows(weight.size(0), options), need_dh, need_dw, labels_valid, options.uniform_gradient);
 }
 
 }  // namespace bagel

@@ -13,12 +13,20 @@
 
 #include <ATen/ATen.h>
 
+#include <optional>
+
 namespace bagel {
 
 struct FusedCrossEntropyOptions {
   int64_t ignore_index = -100;
   // Rows per chunk; 0 picks a size keeping a chunk's logits near 64 MB.
   int64_t chunk_rows = 0;
+  // Facts the caller knows on the host, so that nothing reads the device to find them (each
+  // read stalls the host behind a GPU): every label is a valid class (unset: checked on the
+  // device, which also refuses labels out of range), and the upstream gradient will be the same
+  // for every token (a sum or mean loss; unset: checked in backward).
+  std::optional<bool> labels_all_valid;
+  bool uniform_gradient = false;
 };
 
 // hidden [M, H], weight [V, H], labels [M] int64 -> ce [M] (float32 for float32/bf16 inputs).

@@ -5,7 +5,7 @@
 namespace bagel {
 
 TokenRouting TokenRouting::Make(const at::Tensor& und, const at::Tensor& gen, int64_t num_tokens,
-                                bool freeze_und, bool grouped) {
+                                bool freeze_und, bool grouped, std::optional<bool> is_partition) {
   TokenRouting r;
   r.und = und.to(at::kLong);
   r.gen = gen.defined() ? gen.to(at::kLong) : at::empty({0}, und.options().dtype(at::kLong));
@@ -14,7 +14,8 @@ TokenRouting TokenRouting::Make(const at::Tensor& und, const at::Tensor& gen, in
     at::Tensor all = at::cat({r.und, r.gen});
     at::Tensor inverse = at::full({num_tokens}, -1, all.options());
     inverse.index_put_({all}, at::arange(num_tokens, all.options()));
-    if (inverse.min().item<int64_t>() >= 0) {
+    // A partition of the sequence (known on the host, else read from the device).
+    if (is_partition ? *is_partition : inverse.min().item<int64_t>() >= 0) {
       r.merge_index = inverse;
       r.group_order = all;
       r.grouped = grouped;

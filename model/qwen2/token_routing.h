@@ -13,6 +13,8 @@
 
 #include <ATen/ATen.h>
 
+#include <optional>
+
 namespace bagel {
 
 struct TokenRouting {
@@ -30,8 +32,10 @@ struct TokenRouting {
 
   // Builds the routing and, when the two sets partition [0, num_tokens), the merge index.
   // `grouped` asks for the grouped layout; it is used only when the sets partition the sequence.
+  // `is_partition`, when the caller knows it on the host, spares a read of the device.
   static TokenRouting Make(const at::Tensor& und, const at::Tensor& gen, int64_t num_tokens,
-                           bool freeze_und, bool grouped = false);
+                           bool freeze_und, bool grouped = false,
+                           std::optional<bool> is_partition = std::nullopt);
 
   // The understanding / generation rows of x (a slice in grouped order, a gather otherwise).
   at::Tensor Und(const at::Tensor& x) const;

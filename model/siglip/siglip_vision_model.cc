@@ -35,14 +35,13 @@ SiglipAttention::SiglipAttention(const VitConfig& c, const at::TensorOptions& op
   out_proj = linear("out_proj");
 }
 
-at::Tensor SiglipAttention::Forward(const at::Tensor& x,
-                                    const std::vector<int64_t>& image_lens) const {
+at::Tensor SiglipAttention::Forward(const at::Tensor& x, const AttentionLayout& images) const {
   const int64_t n = x.size(0);
   at::Tensor q = q_proj->Forward(x).view({n, heads_, head_dim_});
   at::Tensor k = k_proj->Forward(x).view({n, heads_, head_dim_});
   at::Tensor v = v_proj->Forward(x).view({n, heads_, head_dim_});
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
-  at::Tensor a = PackedAttention(q, k, v, AttentionLayout::FullSegments(image_lens), scale);
+  at::Tensor a = PackedAttention(q, k, v, images, scale);
   return out_proj->Forward(a.reshape({n, heads_ * head_dim_}));
 }
 
@@ -66,9 +65,8 @@ SiglipEncoderLayer::SiglipEncoderLayer(const VitConfig& c, const at::TensorOptio
       "layer_norm2", std::make_shared<nn::LayerNorm>(c.hidden_size, c.layer_norm_eps, options));
 }
 
-at::Tensor SiglipEncoderLayer::Forward(const at::Tensor& x,
-                                       const std::vector<int64_t>& image_lens) const {
-  at::Tensor h = x + self_attn->Forward(layer_norm1->Forward(x), image_lens);
+at::Tensor SiglipEncoderLayer::Forward(const at::Tensor& x, const AttentionLayout& images) const {
+  at::Tensor h = x + self_attn->Forward(layer_norm1->Forward(x), images);
   return h + mlp->Forward(layer_norm2->Forward(h));
 }
 
@@ -84,10 +82,14 @@ SiglipEncoder::SiglipEncoder(const VitConfig& c, int64_t num_layers,
 
 at::Tensor SiglipEncoder::Forward(const at::Tensor& x,
                                   const std::vector<int64_t>& image_lens) const {
+  // One layout (and varlen plan) for every layer; the layers' closures may run again in
+  // backward (activation checkpointing), so they share it.
+  auto images = std::make_shared<const AttentionLayout>(AttentionLayout::FullSegments(image_lens));
   at::Tensor h = x;
   for (const auto& layer : layers_) {
-    h = nn::RunHookedLayer(hooks_, *layer, h,
-                           [layer, image_lens](const at::Tensor& x) { return layer->Forward(x, image_lens); });
+    h = nn::RunHookedLayer(hooks_, *layer, h, [layer, images](const at::Tensor& x) {
+      return layer->Forward(x, *images);
+    });
   }
   return h;
 }

@@ -7,6 +7,7 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
 
+#include "model/attention/attention_layout.h"
 #include "model/config/bagel_config.h"
 #include "model/nn/embedding.h"
 #include "model/nn/layer_hooks.h"
@@ -28,8 +29,8 @@ class SiglipVisionEmbeddings : public torch::nn::Module {
 class SiglipAttention : public torch::nn::Module {
  public:
   SiglipAttention(const VitConfig& config, const at::TensorOptions& options);
-  // x [n, hidden]; attention within each image of `image_lens`.
-  at::Tensor Forward(const at::Tensor& x, const std::vector<int64_t>& image_lens) const;
+  // x [n, hidden]; attention within each image (layout: one full segment per image).
+  at::Tensor Forward(const at::Tensor& x, const AttentionLayout& images) const;
 
   std::shared_ptr<nn::Linear> q_proj, k_proj, v_proj, out_proj;
 
@@ -48,7 +49,7 @@ class SiglipMlp : public torch::nn::Module {
 class SiglipEncoderLayer : public torch::nn::Module {
  public:
   SiglipEncoderLayer(const VitConfig& config, const at::TensorOptions& options);
-  at::Tensor Forward(const at::Tensor& x, const std::vector<int64_t>& image_lens) const;
+  at::Tensor Forward(const at::Tensor& x, const AttentionLayout& images) const;
 
   std::shared_ptr<SiglipAttention> self_attn;
   std::shared_ptr<nn::LayerNorm> layer_norm1, layer_norm2;

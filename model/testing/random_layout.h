@@ -69,4 +69,15 @@ inline at::Tensor BruteForceMask(const RandomLayout& l) {
   return mask;
 }
 
+// Random double-precision queries [n, heads, d] and keys/values [n, kv_heads, d].
+struct RandomQkv {
+  at::Tensor q, k, v;
+  RandomQkv(int64_t n, int64_t heads, int64_t kv_heads, int64_t d, uint64_t seed) {
+    at::manual_seed(seed);
+    q = at::randn({n, heads, d}, at::kDouble);
+    k = at::randn({n, kv_heads, d}, at::kDouble);
+    v = at::randn({n, kv_heads, d}, at::kDouble);
+  }
+};
+
 }  // namespace bagel::testing

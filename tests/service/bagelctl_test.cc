@@ -37,6 +37,15 @@ TEST(BagelctlTest, AgesFollowTheInjectedClock) {
   ::testing::internal::CaptureStdout();
   EXPECT_EQ(ctl.List({}, "", "", 10), 0);
   EXPECT_NE(::testing::internal::GetCapturedStdout().find("3h02m"), std::string::npos);
+
+  // get names the job's TensorBoard run beside its checkpoints.
+  ::testing::internal::CaptureStdout();
+  EXPECT_EQ(ctl.Get(resp.job().id()), 0);
+  const std::string got = ::testing::internal::GetCapturedStdout();
+  const std::string dir = resp.job().checkpoint_dir() + "/tensorboard";
+  EXPECT_NE(got.find("tensorboard: " + dir + "  (tensorboard --logdir " + dir + ")"),
+            std::string::npos)
+      << got;
 }
 
 }  // namespace

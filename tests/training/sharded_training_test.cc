@@ -34,7 +34,8 @@ struct RunSetup {
   bool freeze_vit = false;
   bool activation_checkpointing = false;
   bool optimizer_offload = false;
-  bool lora = false;  // rank-4 adapters on the default targets, the base frozen
+  bool lora = false;   // rank-4 adapters on the default targets, the base frozen
+  bool audit = false;  // count host synchronisations inside each step (unread reports)
 };
 
 std::shared_ptr<BagelForUnifiedMultimodal> TinyModel(const RunSetup& s) {
@@ -45,7 +46,8 @@ std::shared_ptr<BagelForUnifiedMultimodal> TinyModel(const RunSetup& s) {
   at::NoGradGuard no_grad;
   // Its own generator: ranks are threads of this process, and the default one is shared.
   at::Generator gen = at::detail::createCPUGenerator(5);
-  if (m->model->llm2vae) m->model->llm2vae->weight.normal_(0.0, 0.05, gen);  // let MSE gradients flow
+  if (m->model->llm2vae)
+    m->model->llm2vae->weight.normal_(0.0, 0.05, gen);  // let MSE gradients flow
   if (s.freeze_vit) {
     for (auto& p : m->model->vit_model->parameters()) p.set_requires_grad(false);
   }
@@ -85,6 +87,7 @@ std::vector<std::vector<std::vector<PackedBatch>>> Batches(const RunSetup& s) {
         } else {
           b.patchified_vae_latent_shapes.clear();
         }
+        b.DeriveHostFacts();  // as PackedBatch::To does for the trainer's batches
         out[st][m].push_back(std::move(b));
       }
     }
@@ -102,6 +105,7 @@ train::StepHyper Hyper() {
 }
 
 struct Result {
+  std::vector<std::string> syncs;  // audit: operators that synchronised inside a step
   std::vector<double> ce, mse, grad_norm;
   std::map<std::string, at::Tensor> params, ema;
 };
@@ -192,14 +196,19 @@ Result Sharded(const RunSetup& s) {
         engine.InitFromModel();
         train::ShardedStep step(*model, engine, Hyper());
         Result& r = results[rank];
+        fsdp::HostSyncAudit audit;
+        if (s.audit) engine.set_host_sync_audit(&audit);
         for (int st = 0; st < kSteps; ++st) {
           std::vector<PackedBatch> micro;
           for (int m = 0; m < kAccum; ++m) micro.push_back(batches[st][m][rank]);
-          train::StepReport rep = step.Run(micro);
+          train::StepReport rep = step.Run(micro, std::nullopt, /*read=*/!s.audit);
+          if (s.audit) rep.Read();  // after the step: the one read a logged step makes
           r.ce.insert(r.ce.end(), rep.micro_ce.begin(), rep.micro_ce.end());
           r.mse.insert(r.mse.end(), rep.micro_mse.begin(), rep.micro_mse.end());
           r.grad_norm.push_back(rep.grad_norm);
         }
+        r.syncs = audit.syncs();
+        engine.set_host_sync_audit(nullptr);
         r.params = engine.GatherFull(false);
         r.ema = engine.GatherFull(true);
       } catch (const std::exception& e) {
@@ -327,6 +336,29 @@ TEST(ShardedTrainingLoraTest, OnlyTheAdaptersTrainAndMatchTheReference) {
   }
   EXPECT_GT(adapters_changed, 0);
   ExpectSame(Reference(s), r, "LoRA");
+}
+
+// No host synchronisation from a step's first forward to its optimizer (issue 16): on a GPU each
+// .item() or device-to-host copy stalls the host behind the device. Stage 2 (MoT routing, the
+// fused cross-entropy, flow matching) with gradient accumulation, one and two ranks; the losses
+// are the official arithmetic all the same.
+TEST(ShardedTrainingHostSyncTest, AStepMakesNoHostSynchronisationBeforeItsOptimizer) {
+  for (int world : {1, 2}) {
+    RunSetup s{2, world};
+    s.audit = true;
+    const Result r = Sharded(s);
+    std::string ops;
+    for (const std::string& op : r.syncs) ops += " " + op;
+    EXPECT_TRUE(r.syncs.empty()) << world << " rank(s):" << ops;
+    ExpectSame(Reference(s), r, "audited, W=" + std::to_string(world));
+  }
+  // The audit itself sees a read.
+  fsdp::HostSyncAudit audit;
+  audit.Begin();
+  (void)at::ones({2}).sum().item<float>();
+  audit.End();
+  (void)at::ones({2}).sum().item<float>();
+  EXPECT_EQ(audit.count(), 1);
 }
 
 }  // namespace

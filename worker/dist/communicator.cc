@@ -123,6 +123,7 @@ std::shared_ptr<Communicator> Communicator::Create(const DistEnv& env, const at:
   try {
     c->store_ = c10::make_intrusive<c10d::TCPStore>(env.master_addr, opts);
     c->master_addr_ = env.master_addr;
+    c->master_port_ = env.master_port;
     c->backend_ = MakeBackend(c10::make_intrusive<c10d::PrefixStore>("world/", c->store_), env.rank,
                               env.world_size, device, timeout, env.master_addr);
   } catch (const std::exception& e) {
@@ -148,6 +149,7 @@ std::shared_ptr<Communicator> Communicator::Subgroup(const std::vector<int>& mem
   TORCH_CHECK(store_.defined(), "subgroups need a world group with more than one rank");
   c->store_ = store_;
   c->master_addr_ = master_addr_;
+  c->master_port_ = master_port_;
   try {
     c->backend_ =
         MakeBackend(c10::make_intrusive<c10d::PrefixStore>("group/" + tag + "/", store_), me,
@@ -227,6 +229,19 @@ void Communicator::WaitForRankZero(const std::string& key) {
 
 namespace bagel::dist {
 
+c10d::Store& Communicator::SideStore() {
+  std::lock_guard<std::mutex> lock(side_store_mu_);
+  if (!side_store_.defined()) {
+    c10d::TCPStoreOptions opts;
+    opts.port = static_cast<uint16_t>(master_port_);
+    opts.isServer = false;
+    opts.waitWorkers = false;
+    opts.timeout = timeout_;
+    side_store_ = c10::make_intrusive<c10d::TCPStore>(master_addr_, opts);
+  }
+  return *side_store_;
+}
+
 void Communicator::Post(const std::string& key, const std::string& value) {
   if (!store_.defined()) {
     std::lock_guard<std::mutex> lock(posts_mu_);
@@ -235,7 +250,7 @@ void Communicator::Post(const std::string& key, const std::string& value) {
     return;
   }
   try {
-    store_->set("post/" + key, std::vector<uint8_t>(value.begin(), value.end()));
+    SideStore().set("post/" + key, std::vector<uint8_t>(value.begin(), value.end()));
   } catch (const std::exception& e) {
     throw CollectiveError("posting " + key + " failed: " + e.what());
   }
@@ -249,8 +264,9 @@ std::string Communicator::Await(const std::string& key, std::chrono::millisecond
     return posts_.at(key);
   }
   try {
-    store_->wait({"post/" + key}, timeout);
-    const std::vector<uint8_t> v = store_->get("post/" + key);
+    c10d::Store& store = SideStore();
+    store.wait({"post/" + key}, timeout);
+    const std::vector<uint8_t> v = store.get("post/" + key);
     return std::string(v.begin(), v.end());
   } catch (const std::exception& e) {
     throw CollectiveError("waiting for " + key + " failed: " + e.what());

@@ -96,23 +96,32 @@ class Communicator {
   // and without the timeout. A rank 0 that dies ends the attempt through its agent instead.
   void WaitForRankZero(const std::string& key);
 
-  // Small values posted and awaited through the rendezvous store, from any thread and outside
-  // the collectives' order: what ranks use to agree off the training thread (the asynchronous
-  // checkpoint writers). Await throws CollectiveError after `timeout` or when the store is gone
-  // (rank 0 died). A one-rank group uses an in-process table.
+  // Small values posted and awaited through the rendezvous store, outside the collectives'
+  // order: what ranks use to agree off the training thread (the asynchronous checkpoint
+  // writers). They go through a second connection to the store, opened at the first call: a
+  // store client serves one request at a time and holds its connection through a wait, so
+  // sharing the training thread's connection would let a writer's Await and the training
+  // thread's WaitForRankZero block each other (a deadlock, seen with evaluation during an
+  // asynchronous checkpoint). One thread at a time per communicator. Await throws
+  // CollectiveError after `timeout` or when the store is gone (rank 0 died). A one-rank group
+  // uses an in-process table.
   void Post(const std::string& key, const std::string& value);
   std::string Await(const std::string& key, std::chrono::milliseconds timeout);
 
  private:
   Communicator(int rank, int size, at::Device device, std::chrono::milliseconds timeout);
   void Check(const char* what) const;
+  c10d::Store& SideStore();
 
   int rank_, size_;
   at::Device device_;
   std::chrono::milliseconds timeout_;
   std::vector<int> world_ranks_;  // group rank -> world rank
   std::string master_addr_;
+  int master_port_ = 0;
   c10::intrusive_ptr<c10d::Store> store_;
+  c10::intrusive_ptr<c10d::Store> side_store_;  // Post/Await's own connection
+  std::mutex side_store_mu_;
   c10::intrusive_ptr<c10d::Backend> backend_;
   // Post/Await of a one-rank group.
   std::mutex posts_mu_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <future>
@@ -52,6 +53,35 @@ TEST(CommunicatorTest, CollectivesOfTwoRanks) {
   std::thread other(rank, 1);
   rank(0);
   other.join();
+}
+
+// A background thread's Post/Await (the asynchronous checkpoint writer agreeing on a publish)
+// while the training thread blocks in WaitForRankZero (evaluation samples on rank 0): they use
+// different store connections, so neither waits for the other. Sharing one connection, rank 1's
+// Post queued behind its own WaitForRankZero and rank 0's Await never returned: a deadlock.
+TEST(CommunicatorTest, PostAndAwaitRunBesideAWaitForRankZero) {
+  const auto [fd, port] = ListenOnFreePort();
+  std::atomic<int> agreed{0};
+  auto rank = [&](int r) {
+    auto c = Communicator::Create(Env(r, port, fd), at::kCPU, std::chrono::seconds(30));
+    std::thread writer([&] {
+      try {
+        c->Post("written/" + std::to_string(r), "ok");
+        EXPECT_EQ(c->Await("written/" + std::to_string(1 - r), std::chrono::seconds(10)), "ok");
+        ++agreed;
+      } catch (const CollectiveError& e) {
+        ADD_FAILURE() << "rank " << r << ": " << e.what();
+      }
+    });
+    // Rank 0 finishes its "samples" only once its writer agreed; rank 1 waits for it meanwhile.
+    if (r == 0) writer.join();
+    c->WaitForRankZero("eval-samples");
+    if (r == 1) writer.join();
+  };
+  std::thread other(rank, 1);
+  rank(0);
+  other.join();
+  EXPECT_EQ(agreed.load(), 2);
 }
 
 // A rank that never joins the collective (hung or dead): the other one gets a CollectiveError

@@ -109,6 +109,7 @@ void FsdpEngine::Prefetch(size_t u) {
 // --- forward ---------------------------------------------------------------------------------
 
 void FsdpEngine::BeginForward() {
+  if (audit_ != nullptr) audit_->Begin();
   fwd_cursor_ = 0;
   bwd_cursor_ = -1;
   active_bwd_ = -1;
@@ -226,6 +227,7 @@ at::Tensor FsdpEngine::GradNorm() {
 
 at::Tensor FsdpEngine::OptimizerStep(const AdamWHyper& hyper, double lr, int64_t step,
                                      double max_norm, double ema_decay) {
+  if (audit_ != nullptr) audit_->End();
   at::NoGradGuard no_grad;
   const at::Tensor norm = GradNorm();
   at::Tensor clip = ClipCoefficient(norm, max_norm);

@@ -29,6 +29,7 @@
 #include "worker/dist/communicator.h"
 #include "worker/fsdp/flat_unit.h"
 #include "worker/fsdp/fused_adamw.h"
+#include "worker/fsdp/host_sync_audit.h"
 
 namespace bagel::fsdp {
 
@@ -122,6 +123,9 @@ class FsdpEngine : public nn::LayerHooks {
   int64_t world_size() const { return world_->size(); }
   // Seconds spent waiting for all-gathers (not hidden behind compute), and in total issuing them.
   double gather_wait_seconds() const { return gather_wait_s_; }
+  // Counts host synchronisations from each BeginForward to the start of OptimizerStep (tests
+  // assert there are none; nullptr: no audit).
+  void set_host_sync_audit(HostSyncAudit* audit) { audit_ = audit; }
   // Turns the prefetching of the next layer's gather on or off (benchmarks compare the two).
   void set_prefetch(bool prefetch) { options_.prefetch = prefetch; }
   double reduce_seconds() const { return reduce_s_; }
@@ -156,6 +160,7 @@ class FsdpEngine : public nn::LayerHooks {
   // The one reduce-scatter in flight: a unit's finishes when the next unit's is issued (or at
   // the end of backward), so reduction overlaps the next layer's backward.
   FlatUnit::PendingReduce pending_reduce_;
+  HostSyncAudit* audit_ = nullptr;
   // Host copies of the gradient shards an offloaded optimizer step reads (pinned beside a GPU).
   std::vector<at::Tensor> host_grads_;
 };

@@ -181,7 +181,22 @@ MemoryPlan PlanMemory(const config::JobSpec& spec, const PlanOptions& options) {
     layers_peak =
         std::max(layers_peak, full(units[j]) + std::max(next, prev + grad_buffers(units[j])));
   }
-  const int64_t gathered = full(root) + std::max(layers_peak, grad_buffers(root));
+  // A shard group of one keeps every unit resident (worker/fsdp/flat_unit.h): nothing is
+  // gathered and the parameters are the shards already counted; only a unit's parameter
+  // gradients live beside them until they are added into the shard (with replicas, also the
+  // flattened copy and the all-reduced one), the previous unit's reduce still in flight.
+  const bool resident = g == 1;
+  const bool replicas = options.world_size > 1;
+  auto resident_grads = [&](const UnitSize& u) {
+    return u.trainable == 0 ? int64_t{0} : cd * u.trainable * (replicas ? 3 : 1);
+  };
+  int64_t resident_peak = 0;
+  for (size_t j = 0; j < units.size(); ++j) {
+    const int64_t prev = j > 0 ? resident_grads(units[j - 1]) : 0;
+    resident_peak = std::max(resident_peak, resident_grads(units[j]) + prev);
+  }
+  const int64_t gathered =
+      resident ? resident_peak : full(root) + std::max(layers_peak, grad_buffers(root));
 
   const Activations act =
       ActivationBytes(spec, config, cd, static_cast<bool>(model.model->vit_model));

@@ -11,6 +11,7 @@
 
 #include "tensorboard/event.pb.h"
 #include "testing/temp_dir.h"
+#include "worker/tensorboard/testing_events.h"
 #include "worker/tensorboard/tfrecord_reader.h"
 
 namespace bagel::tensorboard {
@@ -18,16 +19,7 @@ namespace {
 
 namespace pb = ::tensorboard;
 
-// Every record of the file, parsed; fails the test unless the file ends cleanly.
-std::vector<pb::Event> ReadEvents(const std::string& path) {
-  const RecordScan scan = ReadRecordFile(path);
-  EXPECT_EQ(scan.tail, RecordTail::kClean) << path;
-  std::vector<pb::Event> events;
-  for (const std::string& record : scan.records) {
-    EXPECT_TRUE(events.emplace_back().ParseFromString(record));
-  }
-  return events;
-}
+using testing::ReadEvents;
 
 std::vector<std::string> FilesIn(const std::filesystem::path& dir) {
   std::vector<std::string> names;

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <exception>
 #include <iostream>
 
 namespace bagel::train {
@@ -17,6 +18,13 @@ void ProgressReporter::Emit(const contract::ProgressLine& event) {
   line.push_back('\n');
   std::fwrite(line.data(), 1, line.size(), stdout);
   std::fflush(stdout);
+  if (!sink_) return;
+  try {
+    sink_(event);
+  } catch (const std::exception& e) {
+    sink_ = nullptr;
+    Log(std::string("warning: the TensorBoard log stops here: ") + e.what());
+  }
 }
 
 void ProgressReporter::Log(const std::string& line) {

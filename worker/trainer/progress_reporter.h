@@ -4,6 +4,7 @@
 // when stderr is a terminal).
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "contract/progress_line.h"
@@ -22,12 +23,18 @@ class ProgressReporter {
   void Step(const contract::ProgressLine& step);
 
   void set_world_size(int world_size) { world_size_ = world_size; }
+  // Every line this rank emits also goes to `sink` (rank 0's TensorBoard run). A sink that
+  // throws is dropped with a warning on stderr: the run's log never stops training.
+  void set_sink(std::function<void(const contract::ProgressLine&)> sink) {
+    sink_ = std::move(sink);
+  }
 
  private:
   int rank_;
   int world_size_ = 1;
   int64_t total_steps_;
   bool tty_;
+  std::function<void(const contract::ProgressLine&)> sink_;
 };
 
 }  // namespace bagel::train

@@ -42,6 +42,7 @@ StepReport ShardedStep::Run(const std::vector<PackedBatch>& micro_batches,
     engine_.BeginForward();
     ForwardOptions fo;
     fo.noise_generator = noise_generator;
+    fo.uniform_ce_gradient = true;  // TokenNormalizedLoss sums the CE times one factor
     ForwardOutputs out = model_.Forward(batch, fo);
     engine_.EndForward(/*backward_follows=*/true);
     MicroStepLoss loss = TokenNormalizedLoss(out, counts.narrow(0, 0, 2), static_cast<int>(world),

@@ -17,6 +17,7 @@
 #include "model/io/safetensors.h"
 #include "model/runtime/matmul_precision.h"
 #include "worker/checkpoint/sha256.h"
+#include "worker/tensorboard/training_run_log.h"
 #include "worker/trainer/checkpoint_values.h"
 #include "worker/trainer/generator_state.h"
 #include "worker/trainer/job_model.h"
@@ -213,6 +214,7 @@ contract::ExitCode Trainer::Run() {
   started.total_steps = spec_.train.steps;
   started.attempt = options_.attempt;
   started.device = device_.str();
+  if (env_.rank == 0) OpenTensorBoardRun();
   progress_->Emit(started);
 
   SetInTrainingLoop(true);

@@ -34,6 +34,10 @@
 #include "worker/trainer/sharded_step.h"
 #include "worker/trainer/train_job.h"
 
+namespace bagel::tensorboard {
+class TrainingRunLog;
+}
+
 namespace bagel::train {
 
 class Trainer {
@@ -75,6 +79,8 @@ class Trainer {
   void FinishCheckpoints();
   // --- evaluation (trainer_eval.cc) ---
   void Evaluate(int64_t at_step);
+  // --- the TensorBoard run (trainer_tensorboard.cc) ---
+  void OpenTensorBoardRun();
   // --- the end (trainer_export.cc) ---
   std::string ExportHf();
 
@@ -83,6 +89,7 @@ class Trainer {
   dist::DistEnv env_;
   at::Device device_ = at::kCPU;
   std::unique_ptr<ProgressReporter> progress_;
+  std::unique_ptr<tensorboard::TrainingRunLog> tensorboard_;  // rank 0
   std::shared_ptr<dist::Communicator> world_;
   int stage_ = 1;
 
