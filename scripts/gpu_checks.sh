@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine, from build/gpu-bundle (see scripts/gpu_bundle.sh and docs/BUILD.md):
 #   1. parity of the reference cases on CUDA in fp32 (the cases' tolerance) and bf16 (the
-#      documented norm-relative 6%, docs/PARITY.md);
+#      documented norm-relative 6%, docs/PARITY.md), bf16 through flash varlen attention and
+#      through SDPA per split;
 #   2. the small-config benchmark, fp32 and bf16, with each SDPA backend order (cuDNN first in
 #      torch's default order or last): an A/B of the attention backends;
 #   3. one layer's packed attention at BAGEL-7B head shapes (28 query heads over 4 KV heads,
@@ -13,7 +14,9 @@
 #      exit status 4, not a watchdog abort;
 #   7. LoRA, optimizer offload and plain bf16 runs of the small config with their peak device
 #      memory beside bagel-plan's, and the asynchronous checkpoints' blocking time;
-#   8. bagel-bench-checkpoint (small): write/read throughput against dd, sync vs async blocking.
+#   8. bagel-bench-checkpoint (small): write/read throughput against dd, sync vs async blocking;
+#   9. packed attention as varlen flash attention (issue 16) against one SDPA call per split:
+#      one 7B-shaped layer, and the medium Stage 2 step (tokens/s, MFU) with each path.
 # Every command runs under `timeout`, so one hang costs its own result only. Results go to $OUT
 # (or ./gpu-results); SUMMARY.txt lists every command with its exit status and seconds.
 set -uo pipefail
@@ -62,6 +65,12 @@ for c in "$HERE"/cases/*; do
   check "compare.$name.fp32" 60 "$B/bagel-compare" "$c" "$RESULTS/$name.fp32.safetensors"
   check "compare.$name.bf16" 60 "$B/bagel-compare" --norm-rtol 0.06 "$c" \
     "$RESULTS/$name.bf16.safetensors"
+  # bf16 on CUDA runs flash varlen attention (above); the same with one SDPA call per split.
+  check "forward.$name.bf16.split" 120 env BAGEL_ATTENTION=split "$B/bagel-forward" \
+    --checkpoint "$c/checkpoint" --batch "$c/batch.safetensors" --device cuda --dtype bf16 \
+    --out "$RESULTS/$name.bf16.split.safetensors" "${grads[@]}"
+  check "compare.$name.bf16.split" 60 "$B/bagel-compare" --norm-rtol 0.06 "$c" \
+    "$RESULTS/$name.bf16.split.safetensors"
 done
 
 # 2. The small benchmark, with cuDNN attention first (torch's default order) or last.
@@ -79,6 +88,17 @@ for order in default cudnn-last cudnn-first; do
   check "attention.7b.32k.100splits.$order" 300 "$B/bagel-bench-attention" --tokens 32768 \
     --splits 100 --heads 28 --kv-heads 4 --head-dim 128 --device cuda --dtype bf16 --iters 5 \
     --sdpa-priority "$order"
+done
+
+# 9. Flash varlen attention against SDPA per split (docs/PERFORMANCE.md, "Attention"): one layer
+#    at 7B shapes and the medium Stage 2 step with each path (parity: section 1, where bf16 runs
+#    flash by default and again with BAGEL_ATTENTION=split).
+for path in split auto; do
+  check "attention.7b.32k.100splits.$path" 300 "$B/bagel-bench-attention" --tokens 32768 \
+    --splits 100 --heads 28 --kv-heads 4 --head-dim 128 --device cuda --dtype bf16 --iters 5 \
+    --attention "$path"
+  check "bench.medium.stage2.bf16.$path" 400 "$B/bagel-bench" --config medium --stage 2 \
+    --device cuda --dtype bf16 --iters 5 --attention "$path"
 done
 
 # 4. Generation: one 512x512 image in 50 steps from the small config.

@@ -61,6 +61,7 @@ class SafetensorsStreamWriter {
   size_t used_ = 0;
   int fd_ = -1;
   int64_t written_ = 0;
+  int64_t writeback_from_ = 0;  // the first byte whose writeback has not been started
 };
 
 }  // namespace bagel::io
