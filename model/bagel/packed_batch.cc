@@ -4,6 +4,8 @@
 
 #include <numeric>
 
+#include "model/runtime/batched_transfer.h"
+
 namespace bagel {
 namespace {
 
@@ -78,17 +80,39 @@ void PackedBatch::DeriveHostFacts() {
 PackedBatch PackedBatch::To(const at::Device& device, at::ScalarType float_dtype) const {
   PackedBatch b = *this;
   b.DeriveHostFacts();
-  for (at::Tensor* t :
-       {&b.packed_text_ids, &b.packed_text_indexes, &b.packed_position_ids, &b.packed_vit_tokens,
-        &b.packed_vit_token_indexes, &b.packed_vit_position_ids, &b.packed_latent_position_ids,
-        &b.packed_vae_token_indexes, &b.mse_loss_indexes, &b.ce_loss_indexes, &b.packed_label_ids,
-        &b.ce_loss_weights}) {
-    *t = Move(*t, device, float_dtype);
-  }
+  const std::vector<at::Tensor*> cast = {&b.packed_text_ids,
+                                         &b.packed_text_indexes,
+                                         &b.packed_position_ids,
+                                         &b.packed_vit_tokens,
+                                         &b.packed_vit_token_indexes,
+                                         &b.packed_vit_position_ids,
+                                         &b.packed_latent_position_ids,
+                                         &b.packed_vae_token_indexes,
+                                         &b.mse_loss_indexes,
+                                         &b.ce_loss_indexes,
+                                         &b.packed_label_ids,
+                                         &b.ce_loss_weights};
   // Timesteps, the VAE latents and the flow-matching noise stay float32, as in the official
   // bf16 step (autocast leaves them float32: the VAE's posterior sample is float32), so x_t and
   // the velocity target are float32 and only the GEMMs that read them run in bf16.
-  for (at::Tensor* t : {&b.packed_timesteps, &b.padded_latent, &b.noise}) {
+  const std::vector<at::Tensor*> float32 = {&b.packed_timesteps, &b.padded_latent, &b.noise};
+  if (device.is_cuda()) {
+    // Cast on the host, then every tensor of the batch in one transfer the host does not wait
+    // for (each .to() from pageable memory would be a copy the host waits for).
+    for (at::Tensor* t : cast) {
+      if (t->defined()) *t = Move(*t, t->device(), float_dtype);
+    }
+    for (at::Tensor* t : float32) {
+      if (t->defined()) *t = t->to(at::kFloat);
+    }
+    std::vector<at::Tensor*> all = cast;
+    all.insert(all.end(), float32.begin(), float32.end());
+    for (auto& m : b.nested_attention_masks) all.push_back(&m);
+    TransferTogether(all, device);
+    return b;
+  }
+  for (at::Tensor* t : cast) *t = Move(*t, device, float_dtype);
+  for (at::Tensor* t : float32) {
     if (t->defined()) *t = t->to(device, at::kFloat);
   }
   for (auto& m : b.nested_attention_masks) m = m.to(device);
