@@ -2,8 +2,8 @@
 // aligned offset, into one (pinned, on CUDA) byte buffer, the buffer goes over in one
 // non-blocking copy, and each tensor becomes a view of the device buffer with its own dtype and
 // shape. A packed batch holds a dozen index and value tensors; moved one by one from pageable
-// memory, each would be a copy the host waits for (docs/PERFORMANCE.md, "No host
-// synchronisation" under "One fused optimizer pass").
+// memory, each would be a copy the host waits for (docs/PERFORMANCE.md, "One fused optimizer
+// pass and no host synchronisation").
 #pragma once
 
 #include <ATen/ATen.h>
