@@ -104,12 +104,19 @@ at::Tensor PackedAttention(const at::Tensor& q, const at::Tensor& k, const at::T
     at::Tensor out = RunVarlenAttention(q, k, v, plan, scale, *kernel);
     flash_ran.store(true);
     return out;
+  } catch (const c10::OutOfMemoryError&) {
+    throw;  // says nothing about the kernel
   } catch (const c10::Error& e) {
-    // The first call tells whether this GPU runs the kernel; later errors are real ones.
+    // The first call tells whether this GPU runs the kernel (flash needs sm80 or newer); later
+    // errors are real ones. Without it: the plan's reference kernel when varlen was asked for,
+    // else SDPA per split.
     flash_usable.store(false);
-    LOG(WARNING) << "flash varlen attention is unavailable here, using SDPA per split: "
+    const bool varlen = GetAttentionPath() == AttentionPath::kVarlen;
+    LOG(WARNING) << "flash varlen attention is unavailable here, using "
+                 << (varlen ? "the varlen reference kernel" : "SDPA per split") << ": "
                  << e.what_without_backtrace();
-    return SplitSdpaAttention(q, k, v, layout, scale);
+    return varlen ? RunVarlenAttention(q, k, v, plan, scale, VarlenKernel::kReference)
+                  : SplitSdpaAttention(q, k, v, layout, scale);
   }
 }
 

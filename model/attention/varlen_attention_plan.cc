@@ -164,6 +164,7 @@ at::Tensor RunVarlenAttention(const at::Tensor& q, const at::Tensor& k, const at
               "flash varlen attention needs CUDA fp16/bf16 with a head size multiple of 8 up to "
               "256; got ",
               q.device(), " ", q.scalar_type(), " head size ", q.size(-1));
+  if (plan.groups.empty()) return at::empty_like(q);  // no tokens
   std::vector<at::Tensor> outs;
   for (const VarlenGroup& g : plan.groups) {
     const at::Tensor qg = g.q_identity ? q : q.index_select(0, g.q_index);

@@ -110,6 +110,15 @@ TEST(VarlenAttentionPlanTest, ImagesOfTheVitNeedNoGather) {
   EXPECT_EQ(plan.groups[0].max_k, 9);
 }
 
+TEST(VarlenAttentionPlanTest, AnEmptySequenceGivesAnEmptyOutput) {
+  const AttentionLayout empty = AttentionLayout::FullSegments({});
+  const RandomQkv x(0, 2, 1, 8, 4);
+  EXPECT_EQ(
+      RunVarlenAttention(x.q, x.k, x.v, empty.VarlenPlan(at::kCPU), 0.5, VarlenKernel::kReference)
+          .sizes(),
+      x.q.sizes());
+}
+
 TEST(VarlenAttentionPlanTest, TheLayoutBuildsItsPlanOnceForEveryLayerAndCopy) {
   auto layout = AttentionLayout::FromSplits({5}, {2, 3}, {AttnMode::kCausal, AttnMode::kFull}, 5);
   const VarlenAttentionPlan& first = layout.VarlenPlan(at::kCPU);

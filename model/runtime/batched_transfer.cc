@@ -24,6 +24,7 @@ void TransferTogether(const std::vector<at::Tensor*>& tensors, const at::Device&
       at::empty({total}, at::TensorOptions().dtype(at::kByte).pinned_memory(device.is_cuda()));
   auto* base = host.mutable_data_ptr<uint8_t>();
   for (size_t i = 0; i < moving.size(); ++i) {
+    if (moving[i]->nbytes() == 0) continue;  // an empty tensor may have no data pointer
     std::memcpy(base + offsets[i], moving[i]->const_data_ptr(), moving[i]->nbytes());
   }
   // From pinned memory the copy is queued on the current stream and the host goes on; the

@@ -44,7 +44,9 @@ Trainer::Trainer(const config::JobSpec& spec, const TrainJobOptions& options)
   Resume();
 }
 
-Trainer::~Trainer() = default;
+Trainer::~Trainer() {
+  if (progress_) progress_->set_sink(nullptr);  // the TensorBoard log goes before the reporter
+}
 
 // --- set-up ------------------------------------------------------------------------------------
 
