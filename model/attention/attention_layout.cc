@@ -142,6 +142,21 @@ bool AttentionLayout::uses_dense_masks() const {
   return false;
 }
 
+std::vector<std::pair<int64_t, int64_t>> VisibleEarlierSplits(const AttentionSample& sample,
+                                                              size_t split) {
+  std::vector<std::pair<int64_t, int64_t>> runs;
+  for (size_t i = 0; i < split; ++i) {
+    const AttentionSplit& s = sample.splits[i];
+    if (s.mode == AttnMode::kNoise) continue;
+    if (!runs.empty() && runs.back().second == s.start) {
+      runs.back().second = s.start + s.length;
+    } else {
+      runs.emplace_back(s.start, s.start + s.length);
+    }
+  }
+  return runs;
+}
+
 at::Tensor AllowedAttentionMask(const std::vector<int64_t>& split_lens,
                                 const std::vector<AttnMode>& modes) {
   TORCH_CHECK(split_lens.size() == modes.size(), "split_lens and attn_modes differ in length");

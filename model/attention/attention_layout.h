@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bagel {
@@ -70,6 +71,11 @@ class AttentionLayout {
   std::vector<AttentionSample> samples_;
   std::shared_ptr<PlanCache> plan_cache_;
 };
+
+// The keys split `split` of `sample` sees besides its own tokens: every earlier non-noise split
+// of the sample, as merged [begin, end) runs in sequence coordinates.
+std::vector<std::pair<int64_t, int64_t>> VisibleEarlierSplits(const AttentionSample& sample,
+                                                              size_t split);
 
 // The dense boolean mask [L, L] (true = may attend) of one sample with the given splits, by
 // the rule above. For debugging, for nested-mask batch files, and as the test reference's peer.

@@ -47,23 +47,6 @@ at::Tensor Sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
       .squeeze(0);
 }
 
-// Keys visible to `split` besides itself: earlier non-noise splits of the sample, as merged
-// [begin, end) runs in sequence coordinates.
-std::vector<std::pair<int64_t, int64_t>> VisiblePrefix(const AttentionSample& sample,
-                                                       size_t split) {
-  std::vector<std::pair<int64_t, int64_t>> runs;
-  for (size_t i = 0; i < split; ++i) {
-    const AttentionSplit& s = sample.splits[i];
-    if (s.mode == AttnMode::kNoise) continue;
-    if (!runs.empty() && runs.back().second == s.start) {
-      runs.back().second = s.start + s.length;
-    } else {
-      runs.emplace_back(s.start, s.start + s.length);
-    }
-  }
-  return runs;
-}
-
 at::Tensor SplitSdpaAttention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                               const AttentionLayout& layout, double scale);
 
@@ -109,14 +92,12 @@ at::Tensor PackedAttention(const at::Tensor& q, const at::Tensor& k, const at::T
   } catch (const c10::Error& e) {
     // The first call tells whether this GPU runs the kernel (flash needs sm80 or newer); later
     // errors are real ones. Without it: the plan's reference kernel when varlen was asked for,
-    // else SDPA per split.
+    // else SDPA per split (ChooseVarlenKernel).
     flash_usable.store(false);
-    const bool varlen = GetAttentionPath() == AttentionPath::kVarlen;
     LOG(WARNING) << "flash varlen attention is unavailable here, using "
-                 << (varlen ? "the varlen reference kernel" : "SDPA per split") << ": "
+                 << AttentionKernelName(q.device(), q.scalar_type(), q.size(-1)) << ": "
                  << e.what_without_backtrace();
-    return varlen ? RunVarlenAttention(q, k, v, plan, scale, VarlenKernel::kReference)
-                  : SplitSdpaAttention(q, k, v, layout, scale);
+    return PackedAttention(q, k, v, layout, scale);  // chosen again, without flash
   }
 }
 
@@ -160,7 +141,7 @@ at::Tensor SplitSdpaAttention(const at::Tensor& q, const at::Tensor& k, const at
     }
     for (size_t j = 0; j < sample.splits.size(); ++j) {
       const AttentionSplit& split = sample.splits[j];
-      auto runs = VisiblePrefix(sample, j);
+      auto runs = VisibleEarlierSplits(sample, j);
       int64_t prefix = 0;
       for (const auto& r : runs) prefix += r.second - r.first;
       at::Tensor keys, values;

@@ -66,11 +66,11 @@ VarlenAttentionPlan BuildVarlenAttentionPlan(const AttentionLayout& layout,
   plan.num_tokens = layout.num_tokens();
   plan.device = device;
   for (const AttentionSample& sample : layout.samples()) {
-    std::vector<std::pair<int64_t, int64_t>> visible;  // earlier non-noise splits, merged runs
-    for (const AttentionSplit& split : sample.splits) {
+    for (size_t j = 0; j < sample.splits.size(); ++j) {
+      const AttentionSplit& split = sample.splits[j];
       HostGroup& h = host[split.mode == AttnMode::kCausal ? 0 : 1];
       for (int64_t t = split.start; t < split.start + split.length; ++t) h.q.push_back(t);
-      for (const auto& [begin, end] : visible) {
+      for (const auto& [begin, end] : VisibleEarlierSplits(sample, j)) {
         for (int64_t t = begin; t < end; ++t) h.k.push_back(t);
       }
       for (int64_t t = split.start; t < split.start + split.length; ++t) h.k.push_back(t);
@@ -79,12 +79,6 @@ VarlenAttentionPlan BuildVarlenAttentionPlan(const AttentionLayout& layout,
       h.cu_q.push_back(static_cast<int64_t>(h.q.size()));
       h.cu_k.push_back(static_cast<int64_t>(h.k.size()));
       ++plan.num_segments;
-      if (split.mode == AttnMode::kNoise) continue;  // never visible to later splits
-      if (!visible.empty() && visible.back().second == split.start) {
-        visible.back().second = split.start + split.length;
-      } else {
-        visible.emplace_back(split.start, split.start + split.length);
-      }
     }
   }
 

@@ -66,14 +66,8 @@ void PackedBatch::DeriveHostFacts() {
     routing_is_partition = partition && count == sequence_length;
   }
   if (host(packed_label_ids) && packed_label_ids.defined() && packed_label_ids.numel() > 0) {
-    const at::Tensor labels = packed_label_ids.to(at::kLong).contiguous();
-    const int64_t* p = labels.const_data_ptr<int64_t>();
-    int64_t lo = p[0], hi = p[0];
-    for (int64_t i = 1; i < labels.numel(); ++i) {
-      lo = std::min(lo, p[i]);
-      hi = std::max(hi, p[i]);
-    }
-    label_range = std::make_pair(lo, hi);
+    const auto [lo, hi] = at::aminmax(packed_label_ids.to(at::kLong));
+    label_range = std::make_pair(lo.item<int64_t>(), hi.item<int64_t>());
   }
 }
 
@@ -96,26 +90,24 @@ PackedBatch PackedBatch::To(const at::Device& device, at::ScalarType float_dtype
   // bf16 step (autocast leaves them float32: the VAE's posterior sample is float32), so x_t and
   // the velocity target are float32 and only the GEMMs that read them run in bf16.
   const std::vector<at::Tensor*> float32 = {&b.packed_timesteps, &b.padded_latent, &b.noise};
-  if (device.is_cuda()) {
-    // Cast on the host, then every tensor of the batch in one transfer the host does not wait
-    // for (each .to() from pageable memory would be a copy the host waits for).
-    for (at::Tensor* t : cast) {
-      if (t->defined()) *t = Move(*t, t->device(), float_dtype);
-    }
-    for (at::Tensor* t : float32) {
-      if (t->defined()) *t = t->to(at::kFloat);
-    }
+  // On a GPU: cast where the tensors are (the host), then every tensor of the batch in one
+  // transfer the host does not wait for (each .to() from pageable memory would be a copy the
+  // host waits for). Elsewhere each tensor moves and casts in one .to().
+  const bool together = device.is_cuda();
+  for (at::Tensor* t : cast) {
+    if (t->defined()) *t = Move(*t, together ? t->device() : device, float_dtype);
+  }
+  for (at::Tensor* t : float32) {
+    if (t->defined()) *t = t->to(together ? t->device() : device, at::kFloat);
+  }
+  if (together) {
     std::vector<at::Tensor*> all = cast;
     all.insert(all.end(), float32.begin(), float32.end());
     for (auto& m : b.nested_attention_masks) all.push_back(&m);
     TransferTogether(all, device);
-    return b;
+  } else {
+    for (auto& m : b.nested_attention_masks) m = m.to(device);
   }
-  for (at::Tensor* t : cast) *t = Move(*t, device, float_dtype);
-  for (at::Tensor* t : float32) {
-    if (t->defined()) *t = t->to(device, at::kFloat);
-  }
-  for (auto& m : b.nested_attention_masks) m = m.to(device);
   return b;
 }
 

@@ -178,49 +178,40 @@ FlatUnit::PendingReduce FlatUnit::StartReduceGradients(dist::Communicator& shard
       at::TensorOptions().dtype(placement_.compute_dtype).device(placement_.device);
   if (shard_group.size() == 1 && !has_replicas) {
     // Alone (one rank): nothing to reduce; each gradient goes straight into the shard.
-    int64_t covered = 0;
-    for (Slot& s : slots_) {
-      if (!s.trainable) continue;
-      at::Tensor& g = s.param.mutable_grad();
-      at::Tensor region = grad.narrow(0, s.offset, s.numel);
-      if (g.defined()) {
-        if (grad_stale_) {
-          region.copy_(g.reshape({-1}));
-        } else {
-          region.add_(g.reshape({-1}));
-        }
-        g.reset();
-      } else if (grad_stale_) {
-        region.zero_();
-      }
-      covered = std::max(covered, s.offset + s.numel);
-    }
-    if (grad_stale_ && grad.numel() > covered)
-      grad.narrow(0, covered, grad.numel() - covered).zero_();
+    TakeGradients(grad, /*accumulate=*/!grad_stale_);
     grad_stale_ = false;
     return pending;
   }
-  // Written slot by slot; only what no gradient covers (absent gradients, padding) is zeroed.
   at::Tensor flat = at::empty({trainable_shard_ * shard_size_}, options);
-  int64_t covered = 0;
-  for (Slot& s : slots_) {
-    if (!s.trainable) continue;
-    at::Tensor& g = s.param.mutable_grad();
-    at::Tensor region = flat.narrow(0, s.offset, s.numel);
-    if (g.defined()) {
-      region.copy_(g.reshape({-1}));
-      g.reset();
-    } else {
-      region.zero_();
-    }
-    covered = std::max(covered, s.offset + s.numel);
-  }
-  if (flat.numel() > covered) flat.narrow(0, covered, flat.numel() - covered).zero_();
+  TakeGradients(flat, /*accumulate=*/false);
   pending.unit_ = this;
   pending.out_ = at::empty({trainable_shard_}, options);
   pending.flat_ = flat;
   pending.work_ = shard_group.ReduceScatterSumAsync(pending.out_, pending.flat_);
   return pending;
+}
+
+void FlatUnit::TakeGradients(at::Tensor& dest, bool accumulate) {
+  // Written slot by slot; only what no gradient covers (absent gradients, padding) is zeroed.
+  int64_t covered = 0;
+  for (Slot& s : slots_) {
+    if (!s.trainable) continue;
+    at::Tensor& g = s.param.mutable_grad();
+    at::Tensor region = dest.narrow(0, s.offset, s.numel);
+    if (g.defined()) {
+      if (accumulate) {
+        region.add_(g.reshape({-1}));
+      } else {
+        region.copy_(g.reshape({-1}));
+      }
+      g.reset();
+    } else if (!accumulate) {
+      region.zero_();
+    }
+    covered = std::max(covered, s.offset + s.numel);
+  }
+  if (!accumulate && dest.numel() > covered)
+    dest.narrow(0, covered, dest.numel() - covered).zero_();
 }
 
 void FlatUnit::PendingReduce::Finish(dist::Communicator* replicas, int64_t world_size) {

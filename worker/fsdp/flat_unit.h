@@ -158,6 +158,10 @@ class FlatUnit {
 
  private:
   void AllocateFull();
+  // Moves the trainable parameters' .grad into `dest` (laid out like the trainable shard of a
+  // group of one, or the whole flat trainable region) and resets them: added to what `dest`
+  // holds when `accumulate`, else written over it, absent gradients and the padding zeroed.
+  void TakeGradients(at::Tensor& dest, bool accumulate);
 
   std::string name_;
   const torch::nn::Module* module_;
